@@ -1,0 +1,157 @@
+/**
+ * What we know, and what we assume, of SCB's Indataportalen M2M API
+ * (../shared/reference/scb-m2m-api.md). Every "assumed" behaviour lives here, once,
+ * so the client and the simulator change together when SCB tells us otherwise.
+ */
+
+export type ApiVersion = 'v1' | 'v2';
+export type Environment = 'production' | 'test' | 'custom';
+export type ScbStatus = 'accepted' | 'rejected' | 'pending';
+
+/** Origins of SCB's environments (known). The API root is `{origin}m2m/{apiVersion}/`. */
+export const ENVIRONMENT_ORIGINS: Record<Exclude<Environment, 'custom'>, string> = {
+  production: 'https://m2m.gdb.scb.se/',
+  test: 'https://test.m2m.gdb.scb.se/',
+};
+
+/** Largest v2 data segment: 1024 × 9000 bytes (known). */
+export const SEGMENT_SIZE = 9_216_000;
+/** The closing segment number of a v2 upload (known). */
+export const CLOSING_SEGMENT = -1;
+/** Multipart field name of the file part: `File` in v2 (known), `file` in v1 (known, the guide). */
+export const FILE_FIELD: Record<ApiVersion, string> = { v1: 'file', v2: 'File' };
+
+/** F5 BIG-IP APM session cookies (known names; any other cookie is kept too). */
+export const SESSION_COOKIES = ['LastMRH_Session', 'MRHSession'] as const;
+/** Where the F5 sends a request without a valid session (assumed: F5's default). */
+export const SESSION_POLICY_PATH = '/my.policy';
+
+/** The API root for a base origin (with optional path prefix) and version. */
+export function apiRoot(baseUrl: string, apiVersion: ApiVersion): string {
+  const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
+  return `${base}m2m/${apiVersion}/`;
+}
+
+export interface UploadPathParts {
+  organisationsnummer: string;
+  undersokning: string;
+  referensperiod?: string;
+  filformat: string;
+  filnamn?: string;
+  version?: string;
+}
+
+/** Relative path of a v2 segment POST (known); each part percent-encoded. */
+export function v2SegmentPath(segment: number, p: UploadPathParts): string {
+  const parts = [
+    'file',
+    String(segment),
+    p.organisationsnummer,
+    p.undersokning,
+    p.referensperiod ?? '',
+    p.filformat,
+    p.filnamn ?? '',
+  ].map((s, i) => (i < 2 ? s : encodeURIComponent(s)));
+  // Without a version the reference client's URL ends in '/' (known).
+  return `${parts.join('/')}/${p.version ? encodeURIComponent(p.version) : ''}`;
+}
+
+/** Relative path of a v1 upload POST (known, the guide). */
+export function v1UploadPath(p: UploadPathParts): string {
+  const parts = [p.organisationsnummer, p.undersokning, p.filformat].map(encodeURIComponent);
+  if (p.version) parts.push(encodeURIComponent(p.version));
+  return parts.join('/');
+}
+
+export const HEARTBEAT_PATH = 'heartbeat';
+
+export function historyPath(id?: string): string {
+  return id ? `history/${encodeURIComponent(id)}` : 'history';
+}
+
+/**
+ * A v2 data segment that the server refuses because it does not follow the segments it
+ * holds (assumed: it lost them with an expired session). The simulator answers 409 with
+ * JSON `{"error":"SegmentOutOfOrder","expectedSegment":n}`; the client then restarts the
+ * file from segment 0, once.
+ */
+export const SEGMENT_OUT_OF_ORDER_STATUS = 409;
+export const SEGMENT_OUT_OF_ORDER_ERROR = 'SegmentOutOfOrder';
+
+export function isSegmentOutOfOrder(statusCode: number, body: string): boolean {
+  if (statusCode !== SEGMENT_OUT_OF_ORDER_STATUS) return false;
+  try {
+    return JSON.parse(body)?.error === SEGMENT_OUT_OF_ORDER_ERROR;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * An answer that means "the F5 session is gone" (assumed: F5's behaviour): a redirect,
+ * or an HTML page where the API answers text or JSON.
+ */
+export function isSessionLost(statusCode: number, contentType: string | undefined, bodyStart: string): boolean {
+  if (statusCode >= 300 && statusCode < 400) return true;
+  if (statusCode >= 200 && statusCode < 300) {
+    if (contentType && /text\/html/i.test(contentType)) return true;
+    if (/^\s*<(!doctype\s+html|html)/i.test(bodyStart)) return true;
+  }
+  return false;
+}
+
+/** Answer of the closing v2 segment, read case-insensitively (names known, casing assumed). */
+export interface DeliveryReceipt {
+  deliveryId: string;
+  timeStamp?: string;
+}
+
+/** The history record shape we assume (published nowhere); the raw JSON is always kept. */
+export interface HistoryRecord {
+  id?: string;
+  undersokning?: string;
+  filformat?: string;
+  referensperiod?: string;
+  inskickatDatum?: string;
+  status?: string;
+  progressStatus?: number;
+  meddelanden?: string[];
+  [key: string]: unknown;
+}
+
+/** progressStatus values (assumed, after SCB's portal vocabulary). */
+export const PROGRESS_STATUS = { notStarted: 0, inProgress: 1, finishedWithErrors: 2, finishedOk: 3 } as const;
+
+const ACCEPTED_WORDS = ['ok', 'godkänd', 'godkand', 'accepted', 'approved'];
+const REJECTED_WORDS = ['fel', 'error', 'avvisad', 'underkänd', 'underkand', 'rejected', 'failed'];
+
+/** Reads a property whatever its casing (the server's casing is assumed). */
+export function propertyCI(obj: unknown, name: string): unknown {
+  if (!obj || typeof obj !== 'object') return undefined;
+  const lower = name.toLowerCase();
+  for (const [k, v] of Object.entries(obj as Record<string, unknown>)) {
+    if (k.toLowerCase() === lower) return v;
+  }
+  return undefined;
+}
+
+/**
+ * The default classification rule (assumed): `progressStatus` when present, else the
+ * `status` text; anything unknown is pending.
+ */
+export function classifyHistory(record: unknown): ScbStatus {
+  const progress = propertyCI(record, 'progressStatus');
+  if (typeof progress === 'number' || (typeof progress === 'string' && /^\d+$/.test(progress))) {
+    const p = Number(progress);
+    if (p === PROGRESS_STATUS.finishedOk) return 'accepted';
+    if (p === PROGRESS_STATUS.finishedWithErrors) return 'rejected';
+    return 'pending';
+  }
+  const status = propertyCI(record, 'status');
+  if (typeof status === 'string') {
+    const s = status.trim().toLowerCase();
+    if (ACCEPTED_WORDS.includes(s)) return 'accepted';
+    if (REJECTED_WORDS.includes(s)) return 'rejected';
+  }
+  return 'pending';
+}
