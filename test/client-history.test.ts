@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { M2MClient, ProtocolError, ValidationError } from '../lib';
+import { startSimulator } from '../simulator';
+import type { Simulator } from '../simulator/types';
+import { REQUEST, clientFor } from './helpers/client';
+
+describe('client: history against the simulator', function () {
+  this.timeout(30_000);
+  let sim: Simulator;
+  let dir: string;
+  let client: M2MClient;
+
+  before(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'scb-client-history-'));
+    // A long delay: uploads stay pending until the test settles them.
+    sim = await startSimulator({ dir: path.join(dir, 'sim'), historyDelayMs: 600_000 });
+  });
+
+  beforeEach(async () => {
+    client = await clientFor(sim);
+  });
+
+  afterEach(async () => {
+    sim.faults.clear();
+    await client.close();
+  });
+
+  after(async () => {
+    await sim.stop();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  const deliver = async (name: string) =>
+    (await client.upload({ ...REQUEST, filnamn: name, source: { buffer: Buffer.from(`<vinn name="${name}"/>`) } })).uploadId;
+
+  it('classifies one upload with the default rule: pending, then what the simulator decided', async () => {
+    const id = await deliver('h1.xml');
+    const pending = await client.history(id);
+    assert.equal(pending.statusCode, 200);
+    assert.equal(pending.status, 'pending');
+    assert.ok(pending.body && typeof pending.body === 'object');
+    sim.settleHistory();
+    const decided = await client.history(id);
+    const expected = sim.deliveries().find((d) => d.deliveryId === id)?.status;
+    assert.ok(expected === 'accepted' || expected === 'rejected', `simulator decided ${expected}`);
+    assert.equal(decided.status, expected);
+  });
+
+  it('lists every upload, each record classified', async () => {
+    const ids = [await deliver('h2.xml'), await deliver('h3.xml')];
+    const list = await client.history();
+    assert.equal(list.status, 'accepted');
+    assert.ok(Array.isArray(list.body));
+    assert.ok(list.items && list.items.length >= 2);
+    for (const item of list.items) assert.ok(['accepted', 'rejected', 'pending'].includes(item.status));
+    const listed = JSON.stringify(list.body);
+    for (const id of ids) assert.ok(listed.includes(id), `the list has ${id}`);
+  });
+
+  it('uses a replaced classification rule for one upload and for the list', async () => {
+    const id = await deliver('h4.xml');
+    const seen: unknown[] = [];
+    const custom = await clientFor(sim, {
+      classify: (record) => {
+        seen.push(record);
+        return 'rejected';
+      },
+    });
+    try {
+      assert.equal((await custom.history(id)).status, 'rejected');
+      const list = await custom.history();
+      assert.ok(list.items?.every((i) => i.status === 'rejected'));
+      assert.equal(seen.length, 1 + (list.items?.length ?? 0));
+    } finally {
+      await custom.close();
+    }
+  });
+
+  it('answers an unknown upload id with ValidationError UNKNOWN_UPLOAD_ID (404), not retried', async () => {
+    await client.heartbeat();
+    const before = sim.stats().requests;
+    const err = await client.history('00000000-0000-0000-0000-000000000000').then(
+      () => assert.fail('expected a failure'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof ValidationError, String(err));
+    assert.equal(err.code, 'UNKNOWN_UPLOAD_ID');
+    assert.equal(err.statusCode, 404);
+    assert.equal(err.field, 'uploadId');
+    assert.equal(sim.stats().requests - before, 1);
+  });
+
+  it('refuses an answer that is not JSON with a ProtocolError quoting it', async () => {
+    await client.heartbeat();
+    sim.faults.invalidJsonNext(1, { match: /history/ });
+    await assert.rejects(client.history(), (err: unknown) => err instanceof ProtocolError && err.code === 'NOT_JSON');
+  });
+
+  it('refuses an empty upload id before sending anything', async () => {
+    await assert.rejects(client.history('  '), (err: unknown) => err instanceof ValidationError && err.field === 'uploadId');
+  });
+});

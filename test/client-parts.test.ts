@@ -1,0 +1,216 @@
+import assert from 'node:assert/strict';
+import { CookieJar } from '../lib/cookies';
+import { NetworkError, ProtocolError, ServerError } from '../lib/errors';
+import { noProxyMatches, proxyFor } from '../lib/proxy';
+import { ConcurrencyLimit } from '../lib/queue';
+import { backoffDelay, retryPolicy, sleep, withRetry } from '../lib/retry';
+
+/** Resolves once `condition` holds, polling every few ms for at most `ms`. */
+async function until(condition: () => boolean, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+describe('client parts', () => {
+  describe('CookieJar', () => {
+    it('keeps every cookie of name=value;path=/;secure and sends them back', () => {
+      const jar = new CookieJar();
+      jar.store(['LastMRH_Session=0a1b2c3d;path=/;secure', 'MRHSession=00000000000000000000000a0a1b2c3d;path=/;secure', 'F5_ST=1z1z1z;path=/;secure']);
+      assert.equal(jar.header('/m2m/v2/heartbeat'), 'LastMRH_Session=0a1b2c3d; MRHSession=00000000000000000000000a0a1b2c3d; F5_ST=1z1z1z');
+      assert.deepEqual(jar.names().sort(), ['F5_ST', 'LastMRH_Session', 'MRHSession']);
+    });
+
+    it('replaces a cookie of the same name and path', () => {
+      const jar = new CookieJar();
+      jar.store('MRHSession=old;path=/');
+      jar.store('MRHSession=new;path=/');
+      assert.equal(jar.header('/'), 'MRHSession=new');
+    });
+
+    it('deletes a cookie whose Expires is in the past or whose Max-Age is 0', () => {
+      const jar = new CookieJar();
+      jar.store(['a=1;path=/', 'b=2;path=/']);
+      jar.store(['a=; expires=Thu, 01 Jan 1970 00:00:00 GMT; path=/', 'b=x; Max-Age=0; path=/']);
+      assert.equal(jar.header('/'), undefined);
+    });
+
+    it('drops a cookie once its Max-Age has passed; Max-Age wins over Expires', () => {
+      const jar = new CookieJar();
+      const now = 1_000_000;
+      jar.store('s=1; Max-Age=10; Expires=Thu, 01 Jan 1970 00:00:00 GMT; path=/', now);
+      assert.equal(jar.header('/', now + 9_000), 's=1');
+      assert.equal(jar.header('/', now + 10_000), undefined);
+    });
+
+    it('sends a cookie only under its path, longer paths first', () => {
+      const jar = new CookieJar();
+      jar.store(['root=1;path=/', 'api=2;path=/m2m', 'other=3;path=/other']);
+      assert.equal(jar.header('/m2m/v2/file/0'), 'api=2; root=1');
+      assert.equal(jar.header('/m2mx'), 'root=1');
+      assert.equal(jar.header('/other'), 'other=3; root=1');
+    });
+
+    it('ignores malformed headers and forgets everything on clear()', () => {
+      const jar = new CookieJar();
+      jar.store(['novalue', '=x', 'ok=1']);
+      assert.equal(jar.header('/'), 'ok=1');
+      jar.clear();
+      assert.equal(jar.header('/'), undefined);
+    });
+  });
+
+  describe('proxy selection', () => {
+    const target = new URL('https://m2m.gdb.scb.se/m2m/v2/');
+
+    it('uses an explicit proxy, none for false, else HTTPS_PROXY / https_proxy', () => {
+      assert.equal(proxyFor(target, 'http://proxy:3128', { HTTPS_PROXY: 'http://env:1' }), 'http://proxy:3128');
+      assert.equal(proxyFor(target, false, { HTTPS_PROXY: 'http://env:1' }), undefined);
+      assert.equal(proxyFor(target, undefined, { HTTPS_PROXY: 'http://env:1' }), 'http://env:1');
+      assert.equal(proxyFor(target, undefined, { https_proxy: 'http://lower:1' }), 'http://lower:1');
+      assert.equal(proxyFor(target, undefined, {}), undefined);
+    });
+
+    it('honours NO_PROXY / no_proxy: *, exact host, domain suffix, .domain, host:port', () => {
+      const env = (noProxy: string) => ({ HTTPS_PROXY: 'http://env:1', NO_PROXY: noProxy });
+      assert.equal(proxyFor(target, undefined, env('*')), undefined);
+      assert.equal(proxyFor(target, undefined, env('localhost, m2m.gdb.scb.se')), undefined);
+      assert.equal(proxyFor(target, undefined, env('scb.se')), undefined);
+      assert.equal(proxyFor(target, undefined, { https_proxy: 'http://env:1', no_proxy: '.scb.se' }), undefined);
+      assert.equal(proxyFor(target, undefined, env('m2m.gdb.scb.se:443')), undefined);
+      assert.equal(proxyFor(target, undefined, env('m2m.gdb.scb.se:8443')), 'http://env:1');
+      assert.equal(proxyFor(target, undefined, env('notscb.se,example.com')), 'http://env:1');
+      assert.equal(noProxyMatches(new URL('https://127.0.0.1:9443/'), '127.0.0.1'), true);
+    });
+  });
+
+  describe('retry', () => {
+    const policy = retryPolicy({ maxRetries: 3, minDelayMs: 1, maxDelayMs: 4, maxElapsedMs: 10_000 });
+
+    it('backs off exponentially with full jitter, capped at maxDelayMs', () => {
+      const p = retryPolicy({ minDelayMs: 100, maxDelayMs: 1000 });
+      assert.deepEqual([0, 1, 2, 3, 4, 5].map((n) => backoffDelay(n, p, () => 0.999999)), [99, 199, 399, 799, 999, 999]);
+      assert.equal(backoffDelay(3, p, () => 0), 0);
+    });
+
+    it('retries retryable errors up to maxRetries, then throws the last one', async () => {
+      let attempts = 0;
+      await assert.rejects(
+        withRetry(async () => {
+          attempts++;
+          throw new ServerError(`fail ${attempts}`, { code: 'SERVER_ERROR', statusCode: 500 });
+        }, policy),
+        /fail 4/,
+      );
+      assert.equal(attempts, 4);
+    });
+
+    it('does not retry errors that are not retryable', async () => {
+      let attempts = 0;
+      await assert.rejects(
+        withRetry(async () => {
+          attempts++;
+          throw new ProtocolError('bad', { code: 'HTTP_400' });
+        }, policy),
+        ProtocolError,
+      );
+      assert.equal(attempts, 1);
+    });
+
+    it('gives up when the next wait would pass maxElapsedMs', async () => {
+      let attempts = 0;
+      const tight = retryPolicy({ maxRetries: 10, minDelayMs: 1000, maxDelayMs: 1000, maxElapsedMs: 500 });
+      await assert.rejects(
+        withRetry(
+          async () => {
+            attempts++;
+            throw new NetworkError('down', { code: 'ECONNREFUSED' });
+          },
+          tight,
+          { random: () => 0.9 },
+        ),
+        /down/,
+      );
+      assert.equal(attempts, 1);
+    });
+
+    it('stops waiting at once when the signal aborts, with the signal reason', async () => {
+      const controller = new AbortController();
+      const long = retryPolicy({ maxRetries: 5, minDelayMs: 60_000, maxDelayMs: 60_000 });
+      let attempts = 0;
+      const pending = withRetry(
+        async () => {
+          attempts++;
+          throw new NetworkError('down', { code: 'ECONNRESET' });
+        },
+        long,
+        { signal: controller.signal, random: () => 1 },
+      );
+      await until(() => attempts === 1);
+      const started = Date.now();
+      controller.abort(new Error('stop now'));
+      await assert.rejects(pending, /stop now/);
+      assert.ok(Date.now() - started < 1000);
+      assert.equal(attempts, 1);
+    });
+
+    it('sleep rejects at once on an already aborted signal', async () => {
+      await assert.rejects(sleep(10, AbortSignal.abort(new Error('gone'))), /gone/);
+    });
+
+    it('refuses negative or non-number settings', () => {
+      assert.throws(() => retryPolicy({ maxRetries: -1 }), /maxRetries/);
+      assert.throws(() => retryPolicy({ minDelayMs: Number.NaN }), /minDelayMs/);
+    });
+  });
+
+  describe('ConcurrencyLimit', () => {
+    it('runs at most `limit` tasks at once, the others in FIFO order', async () => {
+      const limit = new ConcurrencyLimit(2);
+      const started: number[] = [];
+      const releases: Array<() => void> = [];
+      let running = 0;
+      let peak = 0;
+      const tasks = [0, 1, 2, 3, 4].map((i) =>
+        limit.run(async () => {
+          started.push(i);
+          running++;
+          peak = Math.max(peak, running);
+          await new Promise<void>((r) => releases.push(r));
+          running--;
+        }),
+      );
+      for (let done = 0; done < 5; done++) {
+        await until(() => releases.length > done);
+        assert.ok(limit.active <= 2);
+        releases[done]();
+      }
+      await Promise.all(tasks);
+      assert.equal(peak, 2);
+      assert.deepEqual(started, [0, 1, 2, 3, 4]);
+      assert.equal(limit.active, 0);
+    });
+
+    it('removes an aborted waiter from the queue without running it', async () => {
+      const limit = new ConcurrencyLimit(1);
+      let release!: () => void;
+      const first = limit.run(() => new Promise<void>((r) => (release = r)));
+      const controller = new AbortController();
+      let ran = false;
+      const second = limit.run(async () => {
+        ran = true;
+      }, controller.signal);
+      const third = limit.run(async () => 'third');
+      assert.equal(limit.queued, 2);
+      controller.abort(new Error('aborted while queued'));
+      await assert.rejects(second, /aborted while queued/);
+      assert.equal(limit.queued, 1);
+      release();
+      await first;
+      assert.equal(await third, 'third');
+      assert.equal(ran, false);
+    });
+  });
+});
