@@ -1,0 +1,26 @@
+/** scb-m2m-heartbeat: asks SCB whether the certificate and the connection work. */
+import type { NodeAPI, NodeDef, Node } from '../shared/red';
+import { handleInput } from '../shared/flow-node';
+
+interface HeartbeatDef extends NodeDef {
+  config?: string;
+}
+
+/** hh:mm:ss of the local clock, what a user compares with their own watch. */
+function clockTime(date: Date): string {
+  return date.toTimeString().slice(0, 8);
+}
+
+export = function (RED: NodeAPI): void {
+  function ScbM2mHeartbeatNode(this: Node, def: HeartbeatDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    handleInput(RED, node, def.config, async (msg, { client, signal, send }) => {
+      const result = await client.heartbeat({ signal });
+      msg.payload = { ok: true, serverTime: result.serverTime, statusCode: result.statusCode };
+      node.status({ fill: 'green', shape: 'dot', text: RED._('scb-m2m-heartbeat.status.ok', { time: clockTime(new Date()) }) });
+      send(msg);
+    });
+  }
+  RED.nodes.registerType('scb-m2m-heartbeat', ScbM2mHeartbeatNode as (this: never, def: never) => void);
+};

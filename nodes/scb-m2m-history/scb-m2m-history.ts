@@ -1,0 +1,150 @@
+/**
+ * scb-m2m-history: whether SCB accepted an upload, once or by polling until it is decided;
+ * without an upload id, the list of uploads.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ValidationError } from '../../lib';
+import type { ScbStatus } from '../../lib/api';
+import type { HistoryResult, RequestOptions } from '../../lib/types';
+import type { M2MClient } from '../../lib';
+import type { NodeAPI, NodeDef, Node, NodeMessage, NodeStatus, SendFunction } from '../shared/red';
+import { handleInput } from '../shared/flow-node';
+import { PollRegistry } from './polls';
+
+interface HistoryDef extends NodeDef {
+  config?: string;
+  mode?: string;
+  interval?: string | number;
+  timeout?: string | number;
+  rule?: string;
+}
+
+const OUTPUTS: readonly ScbStatus[] = ['accepted', 'rejected', 'pending'];
+const STATUS_LOOK: Record<ScbStatus, NodeStatus> = {
+  accepted: { fill: 'green', shape: 'dot' },
+  rejected: { fill: 'red', shape: 'dot' },
+  pending: { fill: 'yellow', shape: 'ring' },
+};
+const DEFAULT_INTERVAL_S = 30;
+const DEFAULT_TIMEOUT_S = 3600;
+
+function milliseconds(value: unknown, fallbackSeconds: number): number {
+  const seconds = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
+  return (Number.isFinite(seconds) && seconds > 0 ? seconds : fallbackSeconds) * 1000;
+}
+
+export = function (RED: NodeAPI): void {
+  /** msg.uploadId, else msg.payload.uploadId, else msg.payload.deliveryId; undefined: none given. */
+  function uploadIdOf(msg: NodeMessage): string | undefined {
+    const payload =
+      msg.payload && typeof msg.payload === 'object' && !Buffer.isBuffer(msg.payload) ? (msg.payload as Record<string, unknown>) : {};
+    const candidates: Array<[string, unknown]> = [
+      ['msg.uploadId', msg.uploadId],
+      ['msg.payload.uploadId', payload.uploadId],
+      ['msg.payload.deliveryId', payload.deliveryId],
+    ];
+    const found = candidates.find(([, value]) => value !== undefined && value !== null);
+    if (!found) return undefined;
+    const [origin, value] = found;
+    if (typeof value !== 'string' || value.trim() === '') {
+      throw new ValidationError(RED._('scb-m2m-history.errors.bad-upload-id', { origin, type: typeof value }), {
+        code: 'INVALID_UPLOAD_ID',
+        field: 'uploadId',
+        value: typeof value,
+      });
+    }
+    return value.trim();
+  }
+
+  function ScbM2mHistoryNode(this: Node, def: HistoryDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const poll = def.mode === 'poll';
+    const intervalMs = milliseconds(def.interval, DEFAULT_INTERVAL_S);
+    const timeoutMs = milliseconds(def.timeout, DEFAULT_TIMEOUT_S);
+    const polls = new PollRegistry((count) => {
+      if (count > 0) node.status({ fill: 'blue', shape: 'ring', text: RED._('scb-m2m-history.status.polling', { count }) });
+    });
+
+    // The classification rule is prepared once; a broken one is reported at deploy and on each msg.
+    const ruleText = (def.rule ?? '').trim();
+    let rule: unknown;
+    let ruleError: ValidationError | undefined;
+    if (ruleText) {
+      try {
+        rule = RED.util.prepareJSONataExpression(ruleText, node);
+      } catch (err) {
+        ruleError = new ValidationError(RED._('scb-m2m-history.errors.bad-rule', { reason: err instanceof Error ? err.message : String(err) }), {
+          code: 'INVALID_RULE',
+          field: 'rule',
+          value: ruleText,
+        });
+        node.error(ruleError.message);
+        node.status({ fill: 'red', shape: 'ring', text: RED._('scb-m2m-history.status.bad-rule') });
+      }
+    }
+
+    handleInput(RED, node, def.config, async (msg, { client, signal, send }) => {
+      if (ruleError) throw ruleError;
+      const uploadId = uploadIdOf(msg);
+      if (uploadId === undefined) {
+        const list = await client.history(undefined, { signal });
+        deliver(msg, send, list, 'accepted', RED._('scb-m2m-history.status.list', { count: Array.isArray(list.body) ? list.body.length : 0 }));
+      } else if (poll) {
+        await pollUntilDecided(client, uploadId, msg, send, signal);
+      } else {
+        const { result, status } = await check(client, uploadId, { signal });
+        deliver(msg, send, result, status);
+      }
+    });
+
+    function applyRule(record: unknown): Promise<ScbStatus> {
+      return new Promise((resolve, reject) =>
+        RED.util.evaluateJSONataExpression(rule, record, (err, value) => {
+          if (!err && typeof value === 'string' && (OUTPUTS as readonly string[]).includes(value)) return resolve(value as ScbStatus);
+          reject(
+            new ValidationError(
+              RED._('scb-m2m-history.errors.rule-result', { result: err ? err.message : JSON.stringify(value) ?? 'undefined' }),
+              { code: 'INVALID_RULE_RESULT', field: 'rule', value: ruleText },
+            ),
+          );
+        }),
+      );
+    }
+
+    async function check(client: M2MClient, uploadId: string, options: RequestOptions) {
+      const result = await client.history(uploadId, options);
+      const status = rule ? await applyRule(result.body) : result.status;
+      return { result, status };
+    }
+
+    function deliver(msg: NodeMessage, send: SendFunction, result: HistoryResult, status: ScbStatus, text?: string) {
+      msg.payload = result.body;
+      msg.scbStatus = status;
+      msg.statusCode = result.statusCode;
+      if (polls.size === 0) node.status({ ...STATUS_LOOK[status], text: text ?? RED._(`scb-m2m-history.status.${status}`) });
+      send(OUTPUTS.map((output) => (output === status ? msg : null)));
+    }
+
+    /** Asks again every interval until SCB decides or the timeout passes; a chain of timers, never blocking other msgs. */
+    async function pollUntilDecided(client: M2MClient, uploadId: string, msg: NodeMessage, send: SendFunction, signal: AbortSignal) {
+      const key = polls.add(uploadId);
+      try {
+        const deadline = Date.now() + timeoutMs;
+        for (;;) {
+          const { result, status } = await check(client, uploadId, { signal });
+          const remaining = deadline - Date.now();
+          if (status !== 'pending' || remaining <= 0) {
+            polls.delete(key);
+            deliver(msg, send, result, status);
+            return;
+          }
+          await sleep(Math.min(intervalMs, remaining), undefined, { signal });
+        }
+      } finally {
+        polls.delete(key);
+      }
+    }
+  }
+  RED.nodes.registerType('scb-m2m-history', ScbM2mHistoryNode as (this: never, def: never) => void);
+};

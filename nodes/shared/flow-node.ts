@@ -1,0 +1,67 @@
+/**
+ * The part every flow node (heartbeat, upload, history) shares: finding its config node,
+ * running each message's async work so that nothing is thrown out of the handler and every
+ * msg ends in exactly one done(), and stopping that work when the node closes.
+ */
+import { setMaxListeners } from 'node:events';
+import type { M2MClient } from '../../lib';
+import { ValidationError, isM2MError } from '../../lib';
+import type { DoneFunction, Node, NodeAPI, NodeMessage, SendFunction } from './red';
+import { type ScbM2mConfigNode, findConfigNode } from './config';
+
+export interface InputContext {
+  config: ScbM2mConfigNode;
+  client: M2MClient;
+  /** Aborted when the node closes (redeploy, shutdown). */
+  signal: AbortSignal;
+  send: SendFunction;
+}
+
+export type InputHandler = (msg: NodeMessage, ctx: InputContext) => Promise<void>;
+
+/**
+ * Wires `handle` to the node's input. Success: done(). Failure: msg.statusCode when the
+ * server answered, a red ring naming the reason, and done(err) with the original msg so a
+ * Catch node gets it. Work cut short by close ends with done() alone: the flow is stopping.
+ */
+export function handleInput(RED: NodeAPI, node: Node, configId: unknown, handle: InputHandler): ScbM2mConfigNode | null {
+  const config = findConfigNode(RED, configId);
+  const noConfig = () =>
+    new ValidationError(RED._(`${node.type}.errors.no-config`), { code: 'NO_CONFIG', field: 'config' });
+  if (config) config.register(node);
+  else node.status({ fill: 'red', shape: 'ring', text: RED._(`${node.type}.status.no-config`) });
+
+  const controller = new AbortController();
+  // Every msg in flight (hundreds of polls, say) listens to this one signal: that is by design, not a leak.
+  setMaxListeners(0, controller.signal);
+  const running = new Set<Promise<void>>();
+
+  const run = async (msg: NodeMessage, send: SendFunction) => {
+    if (!config) throw noConfig();
+    const client = await config.acquireClient();
+    await handle(msg, { config, client, signal: controller.signal, send });
+  };
+
+  node.on('input', (msg: NodeMessage, send: SendFunction, done: DoneFunction) => {
+    const task = run(msg, send).then(
+      () => done(),
+      (err: unknown) => {
+        if (controller.signal.aborted) return done();
+        const error = err instanceof Error ? err : new Error(String(err));
+        if (isM2MError(error) && error.statusCode !== undefined) msg.statusCode = error.statusCode;
+        node.status(config ? config.statusFor(error) : { fill: 'red', shape: 'ring', text: RED._(`${node.type}.status.no-config`) });
+        done(error);
+      },
+    );
+    running.add(task);
+    void task.then(() => running.delete(task));
+  });
+
+  node.on('close', (_removed, done) => {
+    controller.abort();
+    config?.deregister(node);
+    void Promise.allSettled([...running]).then(() => done());
+  });
+
+  return config;
+}

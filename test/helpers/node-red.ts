@@ -1,0 +1,143 @@
+/**
+ * Shared set-up of the node tests: node-red-node-test-helper with our real nodes and the core
+ * catch node, flows wired to the real simulator, and ways to wait for events without sleeping.
+ */
+import * as path from 'node:path';
+import type { Simulator } from '../../simulator/types';
+import type { NodeMessage, NodeStatus } from '../../nodes/shared/red';
+
+/** The parts of node-red-node-test-helper (untyped) that the tests use. */
+export interface TestNode {
+  id: string;
+  type: string;
+  receive(msg: NodeMessage): void;
+  on(event: 'input', listener: (msg: NodeMessage) => void): void;
+  on(event: string, listener: (...args: unknown[]) => void): void;
+  context(): { flow: { set(key: string, value: unknown): void }; global: { set(key: string, value: unknown): void } };
+  status: { getCalls(): Array<{ thisValue: unknown; args: unknown[] }> };
+  warn: { getCalls(): Array<{ thisValue: unknown; args: unknown[] }> };
+  error: { getCalls(): Array<{ thisValue: unknown; args: unknown[] }> };
+}
+interface SupertestRequest {
+  get(url: string): SupertestCall;
+  post(url: string): SupertestCall;
+}
+export interface SupertestCall extends PromiseLike<{ status: number; body: unknown; text: string }> {
+  send(body: unknown): SupertestCall;
+  set(name: string, value: string): SupertestCall;
+}
+export interface TestHelper {
+  init(runtimePath: string, settings?: Record<string, unknown>): void;
+  load(nodes: unknown[], flow: FlowNode[], credentials?: Record<string, Record<string, string>>): Promise<void>;
+  unload(): Promise<void>;
+  getNode(id: string): TestNode;
+  request(): SupertestRequest;
+}
+
+export type FlowNode = { id: string; type: string; z?: string; wires?: string[][]; [key: string]: unknown };
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export const helper = require('node-red-node-test-helper') as TestHelper;
+helper.init(require.resolve('node-red'));
+
+const NODES_DIR = path.join(__dirname, '..', '..', 'nodes');
+/** Our four node modules, compiled beside their sources. */
+export const scbNodes: unknown[] = ['scb-m2m-config', 'scb-m2m-heartbeat', 'scb-m2m-upload', 'scb-m2m-history'].map((type) =>
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require(path.join(NODES_DIR, type, `${type}.js`)),
+);
+
+export const TAB = 'tab';
+export const CONFIG = 'cfg';
+
+/** A tab, a catch node wired to helper `caught`, and the config node pointing at the simulator. */
+export function baseFlow(simulator: Simulator, config: Record<string, unknown> = {}): FlowNode[] {
+  return [
+    { id: TAB, type: 'tab', label: 'test' },
+    { id: 'catcher', type: 'catch', z: TAB, scope: null, uncaught: false, wires: [['caught']] },
+    { id: 'caught', type: 'helper', z: TAB },
+    {
+      id: CONFIG,
+      type: 'scb-m2m-config',
+      name: '',
+      environment: 'custom',
+      baseUrl: simulator.url,
+      apiVersion: 'v2',
+      certPath: simulator.certificates.valid.path,
+      certName: '',
+      caPath: simulator.caPath,
+      organisationsnummer: '',
+      undersokning: '',
+      expiryWarningDays: 30,
+      ...config,
+    },
+  ];
+}
+
+/** Credentials of the config node: the passphrase of a simulator certificate, and optionally its .pfx bytes. */
+export function credentialsOf(simulator: Simulator, name = 'valid', pfx?: Buffer): Record<string, Record<string, string>> {
+  return { [CONFIG]: { passphrase: simulator.certificates[name].passphrase, ...(pfx && { pfx: pfx.toString('base64') }) } };
+}
+
+export async function load(flow: FlowNode[], credentials?: Record<string, Record<string, string>>): Promise<void> {
+  await helper.load(scbNodes, flow, credentials ?? {});
+}
+
+/** The next `count` messages that reach a helper node. */
+export function messages(nodeId: string, count = 1): Promise<NodeMessage[]> {
+  const node = helper.getNode(nodeId);
+  const got: NodeMessage[] = [];
+  return new Promise((resolve) =>
+    node.on('input', (msg: NodeMessage) => {
+      got.push(msg);
+      if (got.length === count) resolve(got);
+    }),
+  );
+}
+
+export async function nextMessage(nodeId: string): Promise<NodeMessage> {
+  return (await messages(nodeId, 1))[0];
+}
+
+/** Every status a node has set since the flow was loaded, oldest first. */
+export function statuses(node: TestNode): NodeStatus[] {
+  return node.status
+    .getCalls()
+    .filter((call) => call.thisValue === node)
+    .map((call) => call.args[0] as NodeStatus);
+}
+
+export function lastStatus(node: TestNode): NodeStatus | undefined {
+  return statuses(node).at(-1);
+}
+
+/** Polls a condition every 10 ms until it holds; fails after `timeoutMs` saying what was awaited. */
+export async function waitUntil(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Resolves with what `promise` gives, or rejects when it does not settle in time. */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Counts of Node's active handles by kind (TCP sockets, timers, ...). */
+export function activeResources(): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const kind of process.getActiveResourcesInfo()) counts[kind] = (counts[kind] ?? 0) + 1;
+  return counts;
+}

@@ -1,0 +1,240 @@
+import * as assert from 'node:assert/strict';
+import { startSimulator } from '../simulator';
+import type { Simulator } from '../simulator/types';
+import type { NodeMessage } from '../nodes/shared/red';
+import {
+  CONFIG,
+  TAB,
+  activeResources,
+  baseFlow,
+  credentialsOf,
+  helper,
+  lastStatus,
+  load,
+  messages,
+  nextMessage,
+  statuses,
+  waitUntil,
+  within,
+  type FlowNode,
+} from './helpers/node-red';
+
+const OUTPUTS = ['accepted', 'rejected', 'pending'] as const;
+
+describe('scb-m2m-history node', function () {
+  this.timeout(30_000);
+  let simulator: Simulator;
+
+  before(async () => {
+    // History stays pending until a test settles it.
+    simulator = await startSimulator({ historyDelayMs: 600_000 });
+  });
+  after(async () => {
+    await simulator.stop();
+    const fs = await import('node:fs');
+    fs.rmSync(simulator.dir, { recursive: true, force: true });
+  });
+  afterEach(async () => {
+    await helper.unload();
+  });
+
+  /** upload `up` → history `hist` → helpers `accepted`, `rejected`, `pending`; catch → `caught`. */
+  function historyFlow(history: Record<string, unknown> = {}): FlowNode[] {
+    return [
+      ...baseFlow(simulator, { organisationsnummer: '9990000045', undersokning: 'VINN' }),
+      {
+        id: 'up',
+        type: 'scb-m2m-upload',
+        z: TAB,
+        config: CONFIG,
+        referensperiod: '2026-06-30',
+        referensperiodType: 'str',
+        filformat: 'V40',
+        filformatType: 'str',
+        wires: [['hist']],
+      },
+      { id: 'hist', type: 'scb-m2m-history', z: TAB, config: CONFIG, mode: 'once', interval: 30, timeout: 3600, rule: '', ...history, wires: OUTPUTS.map((o) => [o]) },
+      ...OUTPUTS.map((o) => ({ id: o, type: 'helper', z: TAB })),
+    ];
+  }
+
+  /** Uploads a file through `up` and resolves with the upload id once the history node got it. */
+  async function uploadId(content = '<vinn/>'): Promise<string> {
+    const id = new Promise<string>((resolve) =>
+      helper.getNode('hist').on('input', (msg: NodeMessage) => resolve(msg.uploadId as string)),
+    );
+    helper.getNode('up').receive({ payload: Buffer.from(content), filnamn: 'h.xml' });
+    return within(id, 10_000, 'the upload');
+  }
+
+  /** Records what reaches these helper nodes (a throw there would be swallowed by Node-RED); the test asserts it stays empty. */
+  function unexpected(...ids: string[]): string[] {
+    const seen: string[] = [];
+    for (const id of ids) helper.getNode(id).on('input', (msg: NodeMessage) => seen.push(`${id}: ${JSON.stringify(msg.error ?? msg.payload)}`));
+    return seen;
+  }
+
+  it('once: a new upload is pending (output 3), then accepted (output 1) after SCB decides', async () => {
+    await load(historyFlow(), credentialsOf(simulator));
+    const pending = nextMessage('pending');
+    const id = await uploadId();
+    const first = await pending;
+    assert.equal(first.scbStatus, 'pending');
+    assert.equal(first.uploadId, id);
+    assert.equal((first.payload as { id: string }).id, id);
+    assert.equal(lastStatus(helper.getNode('hist'))?.text, 'scb-m2m-history.status.pending');
+
+    simulator.settleHistory();
+    const accepted = nextMessage('accepted');
+    helper.getNode('hist').receive({ uploadId: id, topic: 'again' });
+    const second = await accepted;
+    assert.equal(second.scbStatus, 'accepted');
+    assert.equal(second.topic, 'again');
+    assert.equal((second.payload as { progressStatus: number }).progressStatus, 3);
+    assert.deepEqual(lastStatus(helper.getNode('hist')), { fill: 'green', shape: 'dot', text: 'scb-m2m-history.status.accepted' });
+  });
+
+  it('once: a file with the SIMULATE-REJECT marker comes out rejected (output 2), also via msg.payload.deliveryId', async () => {
+    await load(historyFlow(), credentialsOf(simulator));
+    const id = await uploadId('<vinn>SIMULATE-REJECT</vinn>');
+    simulator.settleHistory();
+    const rejected = nextMessage('rejected');
+    helper.getNode('hist').receive({ payload: { deliveryId: id } });
+    const msg = await rejected;
+    assert.equal(msg.scbStatus, 'rejected');
+    assert.ok(Array.isArray((msg.payload as { meddelanden: unknown }).meddelanden));
+    assert.equal(lastStatus(helper.getNode('hist'))?.fill, 'red');
+  });
+
+  it('without an upload id: the list on output 1', async () => {
+    await load(historyFlow(), credentialsOf(simulator));
+    const id = await uploadId();
+    const accepted = nextMessage('accepted');
+    helper.getNode('hist').receive({ payload: 1700000000000 });
+    const msg = await accepted;
+    assert.equal(msg.scbStatus, 'accepted');
+    assert.ok(Array.isArray(msg.payload));
+    assert.ok((msg.payload as Array<{ id: string }>).some((r) => r.id === id), 'the list holds the new upload');
+    assert.equal(lastStatus(helper.getNode('hist'))?.text, 'scb-m2m-history.status.list');
+  });
+
+  it('poll: asks again until SCB decides, showing the polls in progress', async () => {
+    await load(historyFlow({ mode: 'poll', interval: '0.05', timeout: '30' }), credentialsOf(simulator));
+    const stray = unexpected('pending', 'caught');
+    const accepted = nextMessage('accepted');
+    const before = simulator.stats().historyRequests;
+    await uploadId();
+    await waitUntil(() => simulator.stats().historyRequests >= before + 2, 'two polls');
+    assert.equal(lastStatus(helper.getNode('hist'))?.text, 'scb-m2m-history.status.polling');
+    simulator.settleHistory();
+    const msg = await within(accepted, 5000, 'the accepted msg');
+    assert.equal(msg.scbStatus, 'accepted');
+    assert.equal(lastStatus(helper.getNode('hist'))?.text, 'scb-m2m-history.status.accepted');
+    assert.deepEqual(stray, []);
+  });
+
+  it('poll: still pending at the timeout goes to output 3', async () => {
+    await load(historyFlow({ mode: 'poll', interval: '0.05', timeout: '0.3' }), credentialsOf(simulator));
+    const stray = unexpected('accepted', 'rejected', 'caught');
+    const pending = nextMessage('pending');
+    const before = simulator.stats().historyRequests;
+    const started = Date.now();
+    await uploadId();
+    const msg = await within(pending, 5000, 'the pending msg');
+    assert.equal(msg.scbStatus, 'pending');
+    assert.ok(Date.now() - started >= 300, 'not before the timeout');
+    assert.ok(simulator.stats().historyRequests - before >= 3, 'asked several times');
+    assert.deepEqual(lastStatus(helper.getNode('hist')), { fill: 'yellow', shape: 'ring', text: 'scb-m2m-history.status.pending' });
+    assert.deepEqual(stray, []);
+  });
+
+  it('poll: many uploads at once, without holding up other messages', async () => {
+    await load(historyFlow({ mode: 'poll', interval: '0.05', timeout: '30' }), credentialsOf(simulator));
+    const stray = unexpected('rejected', 'pending', 'caught');
+    const count = 20;
+    const ids: string[] = [];
+    for (let i = 0; i < count; i++) ids.push(await uploadId(`<vinn n="${i}"/>`));
+    // While all are polled, a list request passes straight through.
+    const list = nextMessage('accepted');
+    helper.getNode('hist').receive({ topic: 'list' });
+    assert.ok(Array.isArray((await within(list, 5000, 'the list')).payload));
+
+    const decided = messages('accepted', count);
+    simulator.settleHistory();
+    const got = await within(decided, 10_000, `${count} accepted msgs`);
+    assert.deepEqual(got.map((m) => m.uploadId).sort(), [...ids].sort());
+    assert.deepEqual(stray, []);
+  });
+
+  it('a JSONata rule replaces the classification', async () => {
+    // The upload is pending by SCB's progressStatus 1; the rule calls that accepted.
+    await load(historyFlow({ rule: 'progressStatus = 1 ? "accepted" : "rejected"' }), credentialsOf(simulator));
+    const accepted = nextMessage('accepted');
+    await uploadId();
+    const msg = await accepted;
+    assert.equal(msg.scbStatus, 'accepted');
+    assert.equal((msg.payload as { progressStatus: number }).progressStatus, 1);
+  });
+
+  describe('errors reach a Catch node with the original msg', () => {
+    const errorOf = (msg: NodeMessage) => msg.error as { message: string; code?: string };
+
+    it('an invalid JSONata rule: reported at deploy and for each msg, no request sent', async () => {
+      await load(historyFlow({ rule: 'status = (' }), credentialsOf(simulator));
+      const node = helper.getNode('hist');
+      assert.ok(statuses(node).some((s) => s.text === 'scb-m2m-history.status.bad-rule'));
+      assert.ok(node.error.getCalls().some((c) => c.thisValue === node && c.args[0] === 'scb-m2m-history.errors.bad-rule'));
+      const before = simulator.stats().requests;
+      const caught = nextMessage('caught');
+      node.receive({ uploadId: 'abc', topic: 'kept' });
+      const msg = await caught;
+      assert.equal(errorOf(msg).code, 'INVALID_RULE');
+      assert.equal(msg.topic, 'kept');
+      assert.equal(simulator.stats().requests, before);
+    });
+
+    it('a rule that does not give accepted, rejected or pending', async () => {
+      await load(historyFlow({ rule: '"maybe"' }), credentialsOf(simulator));
+      const caught = nextMessage('caught');
+      await uploadId();
+      assert.equal(errorOf(await caught).code, 'INVALID_RULE_RESULT');
+    });
+
+    it('msg.uploadId that is not text: no request sent', async () => {
+      await load(historyFlow(), credentialsOf(simulator));
+      const before = simulator.stats().requests;
+      const caught = nextMessage('caught');
+      helper.getNode('hist').receive({ uploadId: 42 });
+      const msg = await caught;
+      assert.equal(errorOf(msg).code, 'INVALID_UPLOAD_ID');
+      assert.equal(errorOf(msg).message, 'ValidationError: scb-m2m-history.errors.bad-upload-id');
+      assert.equal(msg.uploadId, 42);
+      assert.equal(simulator.stats().requests, before);
+    });
+
+    it('an unknown upload id: msg.statusCode 404', async () => {
+      await load(historyFlow(), credentialsOf(simulator));
+      const caught = nextMessage('caught');
+      helper.getNode('hist').receive({ uploadId: '00000000-0000-0000-0000-000000000000' });
+      const msg = await caught;
+      assert.equal(msg.statusCode, 404);
+      assert.equal(lastStatus(helper.getNode('hist'))?.fill, 'red');
+    });
+  });
+
+  it('close during polling stops every poll at once and clears their timers', async () => {
+    await load(historyFlow({ mode: 'poll', interval: '20', timeout: '3600' }), credentialsOf(simulator));
+    let after = 0;
+    for (const id of [...OUTPUTS, 'caught']) helper.getNode(id).on('input', () => after++);
+    const before = simulator.stats().historyRequests;
+    for (let i = 0; i < 3; i++) await uploadId();
+    await waitUntil(() => simulator.stats().historyRequests >= before + 3, 'the first poll of each upload');
+    await waitUntil(() => (activeResources().Timeout ?? 0) >= 3, 'three poll timers');
+    const timersWhilePolling = activeResources().Timeout ?? 0;
+    const started = Date.now();
+    await helper.unload();
+    assert.ok(Date.now() - started < 1000, 'unloaded at once');
+    await waitUntil(() => (activeResources().Timeout ?? 0) <= timersWhilePolling - 3, 'the poll timers to be cleared', 2000);
+    assert.equal(after, 0, 'no msg after close');
+  });
+});
