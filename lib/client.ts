@@ -3,6 +3,7 @@
  * an F5 session kept alive by heartbeats, v2 segmented and v1 single uploads, history.
  * It knows nothing of Node-RED.
  */
+import { setMaxListeners } from 'node:events';
 import { promises as fs } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import * as tls from 'node:tls';
@@ -220,6 +221,8 @@ export class M2MClient {
     if (!Number.isInteger(maxUploads) || maxUploads < 1) throw optionError('maxConcurrentUploads', maxUploads, 'it must be a whole number of 1 or more', 'Leave it out for 4.');
     this.uploads = new ConcurrencyLimit(maxUploads);
     this.certificate = certificate.info;
+    // Every operation in flight listens for close(); many polls at once are normal.
+    setMaxListeners(0, this.closing.signal);
     this.dispatcher = this.createDispatcher(certificate);
   }
 

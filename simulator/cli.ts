@@ -1,0 +1,91 @@
+#!/usr/bin/env node
+/**
+ * `scb-m2m-simulator`: runs the SCB M2M simulator until Ctrl-C, printing what a client
+ * needs (URL, API roots, CA file, each certificate with its passphrase) and each request.
+ */
+import { parseArgs } from 'node:util';
+import { startSimulator } from './index';
+
+const USAGE = `Usage: scb-m2m-simulator [--port N] [--dir DIR] [--history-delay MS]
+
+A local SCB Indataportalen M2M server (mutual TLS, F5 session cookies, v1/v2 uploads,
+history) on 127.0.0.1, for trying the Node-RED nodes without SCB.
+
+  --port N            port to listen on (default 8443; 0 picks a free one)
+  --dir DIR           where certificates, uploads and deliveries go
+                      (default ./scb-m2m-simulator-data; certificates are made anew each start)
+  --history-delay MS  how long an upload stays pending in history (default 2000)
+  --help              this text
+
+A file containing SIMULATE-REJECT, or one that is not XML, is rejected in history.`;
+
+function fail(message: string): never {
+  console.error(`scb-m2m-simulator: ${message}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+function wholeNumber(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value)) fail(`${name} must be a whole number, got "${value}"`);
+  return Number(value);
+}
+
+async function main(): Promise<void> {
+  let values: { port?: string; dir?: string; 'history-delay'?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      options: { port: { type: 'string' }, dir: { type: 'string' }, 'history-delay': { type: 'string' }, help: { type: 'boolean' } },
+      strict: true,
+    }));
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const port = wholeNumber('--port', values.port, 8443);
+  if (port > 65535) fail(`--port must be at most 65535, got ${port}`);
+  const sim = await startSimulator({
+    port,
+    dir: values.dir ?? 'scb-m2m-simulator-data',
+    historyDelayMs: wholeNumber('--history-delay', values['history-delay'], 2000),
+    verbose: true,
+  });
+  const lines = [
+    `SCB M2M simulator listening on ${sim.url}`,
+    `  API roots:  ${sim.url}m2m/v2/  and  ${sim.url}m2m/v1/`,
+    `  CA file:    ${sim.caPath}  (give it to the client as the trusted CA)`,
+    `  Client certificates (made at this start; the passphrases are the simulator's own, not secrets):`,
+    ...Object.values(sim.certificates).map(
+      (c) =>
+        `    ${c.name.padEnd(14)} ${c.path}\n` +
+        `                   passphrase "${c.passphrase}", organisationsnummer ${c.organisationsnummer}, ` +
+        `undersokningar ${c.undersokningar.join(', ')}${c.filformat?.length ? `, filformat ${c.filformat.join(', ')}` : ''}, kind ${c.kind}`,
+    ),
+    'Press Ctrl-C to stop.',
+  ];
+  console.log(lines.join('\n'));
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: stopping`);
+    sim.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error(`scb-m2m-simulator: stop failed: ${String(err)}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  const code = (err as NodeJS.ErrnoException).code;
+  const hint = code === 'EADDRINUSE' ? ' (the port is taken: choose another with --port)' : code === 'EACCES' ? ' (no permission: choose a port above 1023)' : '';
+  console.error(`scb-m2m-simulator: ${err instanceof Error ? err.message : String(err)}${hint}`);
+  process.exit(1);
+});

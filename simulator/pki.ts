@@ -1,0 +1,296 @@
+/**
+ * The simulator's certificates, made fresh at each start: RSA keys by Node's crypto
+ * (native, fast; generated in parallel on the thread pool), X.509, CRL and PKCS#12 by
+ * node-forge's ASN.1 tools.
+ */
+import * as crypto from 'node:crypto';
+import { promisify } from 'node:util';
+import forge from 'node-forge';
+import type { SimulatorClientSpec } from './types';
+
+const { asn1, pki } = forge;
+const generateKeyPair = promisify(crypto.generateKeyPair);
+
+const DAY_MS = 86_400_000;
+/** PKCS#12 key-derivation iterations (OpenSSL's default). */
+const PFX_ITERATIONS = 2048;
+const OID_RC2_40 = '1.2.840.113549.1.12.1.6';
+const OID_SHA256_RSA = pki.oids.sha256WithRSAEncryption;
+
+export const DEFAULT_PASSPHRASE = 'simulator';
+
+export const DEFAULT_CLIENTS: SimulatorClientSpec[] = [
+  { name: 'valid', organisationsnummer: '9990000045', undersokningar: ['VINN', 'KRITA'] },
+  { name: 'other-org', organisationsnummer: '5560160680', undersokningar: ['VINN'] },
+  { name: 'expired', organisationsnummer: '9990000045', undersokningar: ['VINN', 'KRITA'], kind: 'expired' },
+  { name: 'not-yet-valid', organisationsnummer: '9990000045', undersokningar: ['VINN', 'KRITA'], kind: 'not-yet-valid' },
+  { name: 'revoked', organisationsnummer: '9990000045', undersokningar: ['VINN', 'KRITA'], kind: 'revoked' },
+  { name: 'legacy', organisationsnummer: '9990000045', undersokningar: ['VINN', 'KRITA'], kind: 'legacy' },
+  { name: 'untrusted', organisationsnummer: '9990000045', undersokningar: ['VINN', 'KRITA'], kind: 'untrusted' },
+];
+
+interface KeyPair {
+  /** PKCS#8 PEM. */
+  keyPem: string;
+  forgePublic: forge.pki.PublicKey;
+  forgePrivate: forge.pki.rsa.PrivateKey;
+}
+
+interface Issued extends KeyPair {
+  cert: forge.pki.Certificate;
+  certPem: string;
+}
+
+/**
+ * Key pairs by position, shared by every simulator of this process: key generation is
+ * most of the start-up time, and fresh certificates on reused keys test the same things.
+ */
+const keyPool: Promise<KeyPair>[] = [];
+
+function pooledKeyPair(index: number): Promise<KeyPair> {
+  keyPool[index] ??= newKeyPair();
+  return keyPool[index];
+}
+
+async function newKeyPair(): Promise<KeyPair> {
+  const { privateKey } = await generateKeyPair('rsa', { modulusLength: 2048 });
+  const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const forgePrivate = pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey;
+  return { keyPem, forgePrivate, forgePublic: pki.setRsaPublicKey(forgePrivate.n, forgePrivate.e) };
+}
+
+/** A positive 128-bit serial whose hex has no leading zero (so every tool prints it alike). */
+function newSerial(): string {
+  const bytes = crypto.randomBytes(16);
+  bytes[0] = 0x10 + (bytes[0] % 0x70);
+  return bytes.toString('hex');
+}
+
+/** Serial numbers as Node's getPeerCertificate() and forge print them differ in case only. */
+export function normaliseSerial(serial: string): string {
+  return serial.toLowerCase().replace(/^0+(?=.)/, '');
+}
+
+interface IssueOptions {
+  subject: forge.pki.CertificateField[];
+  keys: KeyPair;
+  /** Self-signed when absent. */
+  issuer?: Issued;
+  notBefore?: Date;
+  notAfter?: Date;
+  usage: 'ca' | 'server' | 'client';
+}
+
+function issue(o: IssueOptions): Issued {
+  const cert = pki.createCertificate();
+  const now = Date.now();
+  cert.publicKey = o.keys.forgePublic;
+  cert.serialNumber = newSerial();
+  cert.validity.notBefore = o.notBefore ?? new Date(now - DAY_MS);
+  cert.validity.notAfter = o.notAfter ?? new Date(now + 825 * DAY_MS);
+  cert.setSubject(o.subject);
+  cert.setIssuer(o.issuer ? o.issuer.cert.subject.attributes : o.subject);
+  const extensions: object[] = [{ name: 'basicConstraints', cA: o.usage === 'ca', critical: true }];
+  if (o.usage === 'ca') extensions.push({ name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true });
+  else {
+    extensions.push({ name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true });
+    extensions.push({ name: 'extKeyUsage', serverAuth: o.usage === 'server', clientAuth: o.usage === 'client' });
+  }
+  if (o.usage === 'server') {
+    extensions.push({ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }, { type: 2, value: 'localhost' }] });
+  }
+  extensions.push({ name: 'subjectKeyIdentifier' });
+  cert.setExtensions(extensions);
+  // Signed by Node's crypto: forge's JavaScript RSA is ten times slower.
+  cert.signatureOid = cert.siginfo.algorithmOid = OID_SHA256_RSA;
+  const tbs = getTbs(cert);
+  (cert as unknown as { tbsCertificate: forge.asn1.Asn1 }).tbsCertificate = tbs;
+  cert.signature = rsaSign(der(tbs), (o.issuer ?? o.keys).keyPem);
+  return { ...o.keys, cert, certPem: pki.certificateToPem(cert) };
+}
+
+/** forge's getTBSCertificate is public but missing from its type definitions. */
+function getTbs(cert: forge.pki.Certificate): forge.asn1.Asn1 {
+  return (pki as unknown as { getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1 }).getTBSCertificate(cert);
+}
+
+/** sha256WithRSAEncryption signature of DER bytes (a binary string), as a binary string. */
+function rsaSign(derBytes: string, keyPem: string): string {
+  return crypto.sign('sha256', Buffer.from(derBytes, 'binary'), keyPem).toString('binary');
+}
+
+// --- ASN.1 helpers for what forge cannot write: the CRL and the legacy PKCS#12. ---
+
+function der(node: forge.asn1.Asn1): string {
+  return asn1.toDer(node).getBytes();
+}
+function seq(items: forge.asn1.Asn1[]): forge.asn1.Asn1 {
+  return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, items);
+}
+function oid(id: string): forge.asn1.Asn1 {
+  return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(id).getBytes());
+}
+function octets(bytes: string): forge.asn1.Asn1 {
+  return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OCTETSTRING, false, bytes);
+}
+function int(n: number): forge.asn1.Asn1 {
+  return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, asn1.integerToDer(n).getBytes());
+}
+function explicit0(inner: forge.asn1.Asn1): forge.asn1.Asn1 {
+  return asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [inner]);
+}
+function utcTime(date: Date): forge.asn1.Asn1 {
+  return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.UTCTIME, false, asn1.dateToUtcTime(date));
+}
+function sha256WithRsa(): forge.asn1.Asn1 {
+  return seq([oid(OID_SHA256_RSA), asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, '')]);
+}
+
+/** An X.509 v2 CRL signed by `ca` listing `serials` (hex) as revoked now. */
+function makeCrl(ca: Issued, serials: string[]): string {
+  const now = new Date();
+  const revoked = serials.map((s) =>
+    seq([asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, forge.util.hexToBytes(s)), utcTime(now)]),
+  );
+  const tbs = seq([
+    int(1),
+    sha256WithRsa(),
+    pki.distinguishedNameToAsn1(ca.cert.subject),
+    utcTime(new Date(now.getTime() - 60_000)),
+    utcTime(new Date(now.getTime() + 30 * DAY_MS)),
+    ...(revoked.length > 0 ? [seq(revoked)] : []),
+  ]);
+  const signature = rsaSign(der(tbs), ca.keyPem);
+  const crl = seq([tbs, sha256WithRsa(), asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BITSTRING, false, `\u0000${signature}`)]);
+  return forge.pem.encode({ type: 'X509 CRL', body: der(crl) });
+}
+
+/** ContentInfo of type data wrapping SafeContents. */
+function dataContentInfo(safeContents: forge.asn1.Asn1): forge.asn1.Asn1 {
+  return seq([oid(pki.oids.data), explicit0(octets(der(safeContents)))]);
+}
+
+/** EncryptedData ContentInfo of SafeContents: pbeWithSHAAnd40BitRC2-CBC, PKCS#12 key derivation. */
+function rc2ContentInfo(safeContents: forge.asn1.Asn1, passphrase: string): forge.asn1.Asn1 {
+  const salt = forge.random.getBytesSync(8);
+  const key = forge.pkcs12.generateKey(passphrase, forge.util.createBuffer(salt), 1, PFX_ITERATIONS, 5);
+  const iv = forge.pkcs12.generateKey(passphrase, forge.util.createBuffer(salt), 2, PFX_ITERATIONS, 8);
+  const cipher = forge.rc2.createEncryptionCipher(key, 40);
+  cipher.start(iv);
+  cipher.update(forge.util.createBuffer(der(safeContents)));
+  cipher.finish();
+  const algorithm = seq([oid(OID_RC2_40), seq([octets(salt), int(PFX_ITERATIONS)])]);
+  const content = asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, false, cipher.output.getBytes());
+  return seq([oid(pki.oids.encryptedData), explicit0(seq([int(0), seq([oid(pki.oids.data), algorithm, content])]))]);
+}
+
+/**
+ * A .pfx as OpenSSL 1.x wrote it by default: certificates in an RC2-40 encrypted bag, the
+ * key with pbeWithSHAAnd3-KeyTripleDES-CBC, SHA-1 MAC. OpenSSL 3 (Node 17+) refuses it.
+ */
+function legacyPfx(keyPem: string, certPems: string[], passphrase: string): Buffer {
+  const localKeyId = forge.random.getBytesSync(20);
+  const attributes = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SET, true, [
+    seq([oid(pki.oids.localKeyId), asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SET, true, [octets(localKeyId)])]),
+  ]);
+  const certBags = certPems.map((pem, i) => {
+    const certDer = forge.pem.decode(pem)[0].body;
+    const bag = seq([oid(pki.oids.x509Certificate), explicit0(octets(certDer))]);
+    return seq([oid(pki.oids.certBag), explicit0(bag), ...(i === 0 ? [attributes] : [])]);
+  });
+  const keyInfo = asn1.fromDer(forge.pem.decode(keyPem)[0].body);
+  const shrouded = pki.encryptPrivateKeyInfo(keyInfo, passphrase, { algorithm: '3des', count: PFX_ITERATIONS });
+  const authSafe = seq([
+    rc2ContentInfo(seq(certBags), passphrase),
+    dataContentInfo(seq([seq([oid(pki.oids.pkcs8ShroudedKeyBag), explicit0(shrouded), attributes])])),
+  ]);
+  const macSalt = forge.random.getBytesSync(8);
+  const hmac = forge.hmac.create();
+  hmac.start('sha1', forge.pkcs12.generateKey(passphrase, forge.util.createBuffer(macSalt), 3, PFX_ITERATIONS, 20));
+  hmac.update(der(authSafe));
+  const macData = seq([
+    seq([seq([oid(pki.oids.sha1), asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, '')]), octets(hmac.digest().getBytes())]),
+    octets(macSalt),
+    int(PFX_ITERATIONS),
+  ]);
+  return Buffer.from(der(seq([int(3), dataContentInfo(authSafe), macData])), 'binary');
+}
+
+/** A .pfx as OpenSSL 3 reads it: key with PBES2/AES-256, certificates unencrypted, SHA-1 MAC. */
+function modernPfx(issued: Issued, chain: Issued[], passphrase: string): Buffer {
+  const p12 = forge.pkcs12.toPkcs12Asn1(issued.forgePrivate, [issued.cert, ...chain.map((c) => c.cert)], passphrase, {
+    algorithm: 'aes256',
+    count: PFX_ITERATIONS,
+  });
+  return Buffer.from(der(p12), 'binary');
+}
+
+export interface GeneratedClient {
+  spec: Required<Omit<SimulatorClientSpec, 'filformat'>> & { filformat?: string[] };
+  pfx: Buffer;
+  serialNumber: string;
+}
+
+export interface GeneratedPki {
+  caPem: string;
+  serverKeyPem: string;
+  serverCertPem: string;
+  crlPem: string;
+  clients: GeneratedClient[];
+  /** Normalised serials of the revoked client certificates. */
+  revokedSerials: Set<string>;
+}
+
+function clientSubject(spec: SimulatorClientSpec): forge.pki.CertificateField[] {
+  return [
+    { name: 'countryName', value: 'SE' },
+    { name: 'organizationName', value: `Uppgiftslamnare ${spec.organisationsnummer}` },
+    { name: 'serialNumber', value: spec.organisationsnummer },
+    { name: 'commonName', value: `${spec.organisationsnummer} ${spec.undersokningar.join(' ')} M2M` },
+  ];
+}
+
+/** The CA, the server certificate for 127.0.0.1/localhost and one .pfx per client spec. */
+export async function generatePki(specs: SimulatorClientSpec[]): Promise<GeneratedPki> {
+  const needsUntrusted = specs.some((s) => s.kind === 'untrusted');
+  // Key generation dominates; run it all at once on libuv's thread pool.
+  const keys = await Promise.all(Array.from({ length: specs.length + 2 + (needsUntrusted ? 1 : 0) }, (_, i) => pooledKeyPair(i)));
+  const ca = issue({
+    subject: [
+      { name: 'countryName', value: 'SE' },
+      { name: 'organizationName', value: 'SCB M2M Simulator' },
+      { name: 'commonName', value: 'SCB M2M Simulator CA' },
+    ],
+    keys: keys[0],
+    usage: 'ca',
+  });
+  const server = issue({ subject: [{ name: 'commonName', value: 'localhost' }], keys: keys[1], issuer: ca, usage: 'server' });
+  const untrustedCa = needsUntrusted
+    ? issue({ subject: [{ name: 'commonName', value: 'Untrusted CA (not the simulator)' }], keys: keys[2], usage: 'ca' })
+    : undefined;
+  const clientKeys = keys.slice(needsUntrusted ? 3 : 2);
+  const now = Date.now();
+  const clients = specs.map((spec, i): GeneratedClient => {
+    const kind = spec.kind ?? 'valid';
+    const passphrase = spec.passphrase ?? DEFAULT_PASSPHRASE;
+    const issuer = kind === 'untrusted' && untrustedCa ? untrustedCa : ca;
+    const validity =
+      kind === 'expired'
+        ? { notBefore: new Date(now - 400 * DAY_MS), notAfter: new Date(now - DAY_MS) }
+        : kind === 'not-yet-valid'
+          ? { notBefore: new Date(now + 30 * DAY_MS), notAfter: new Date(now + 400 * DAY_MS) }
+          : {};
+    const issued = issue({ subject: clientSubject(spec), keys: clientKeys[i], issuer, usage: 'client', ...validity });
+    const pfx = kind === 'legacy' ? legacyPfx(issued.keyPem, [issued.certPem, ca.certPem], passphrase) : modernPfx(issued, [issuer], passphrase);
+    return { spec: { ...spec, kind, passphrase }, pfx, serialNumber: issued.cert.serialNumber };
+  });
+  const revoked = clients.filter((c) => c.spec.kind === 'revoked').map((c) => c.serialNumber);
+  return {
+    caPem: ca.certPem,
+    serverKeyPem: server.keyPem,
+    serverCertPem: server.certPem,
+    crlPem: makeCrl(ca, revoked),
+    clients,
+    revokedSerials: new Set(revoked.map(normaliseSerial)),
+  };
+}
