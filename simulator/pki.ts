@@ -6,15 +6,13 @@
 import * as crypto from 'node:crypto';
 import { promisify } from 'node:util';
 import forge from 'node-forge';
+import { der, int, makePfx, nullValue, oid, seq } from './pkcs12';
 import type { SimulatorClientSpec } from './types';
 
 const { asn1, pki } = forge;
 const generateKeyPair = promisify(crypto.generateKeyPair);
 
 const DAY_MS = 86_400_000;
-/** PKCS#12 key-derivation iterations (OpenSSL's default). */
-const PFX_ITERATIONS = 2048;
-const OID_RC2_40 = '1.2.840.113549.1.12.1.6';
 const OID_SHA256_RSA = pki.oids.sha256WithRSAEncryption;
 
 export const DEFAULT_PASSPHRASE = 'simulator';
@@ -119,31 +117,13 @@ function rsaSign(derBytes: string, keyPem: string): string {
   return crypto.sign('sha256', Buffer.from(derBytes, 'binary'), keyPem).toString('binary');
 }
 
-// --- ASN.1 helpers for what forge cannot write: the CRL and the legacy PKCS#12. ---
+// --- ASN.1 for what forge cannot write: the CRL. ---
 
-function der(node: forge.asn1.Asn1): string {
-  return asn1.toDer(node).getBytes();
-}
-function seq(items: forge.asn1.Asn1[]): forge.asn1.Asn1 {
-  return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, items);
-}
-function oid(id: string): forge.asn1.Asn1 {
-  return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(id).getBytes());
-}
-function octets(bytes: string): forge.asn1.Asn1 {
-  return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OCTETSTRING, false, bytes);
-}
-function int(n: number): forge.asn1.Asn1 {
-  return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, asn1.integerToDer(n).getBytes());
-}
-function explicit0(inner: forge.asn1.Asn1): forge.asn1.Asn1 {
-  return asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [inner]);
-}
 function utcTime(date: Date): forge.asn1.Asn1 {
   return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.UTCTIME, false, asn1.dateToUtcTime(date));
 }
 function sha256WithRsa(): forge.asn1.Asn1 {
-  return seq([oid(OID_SHA256_RSA), asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, '')]);
+  return seq([oid(OID_SHA256_RSA), nullValue()]);
 }
 
 /** An X.509 v2 CRL signed by `ca` listing `serials` (hex) as revoked now. */
@@ -163,66 +143,6 @@ function makeCrl(ca: Issued, serials: string[]): string {
   const signature = rsaSign(der(tbs), ca.keyPem);
   const crl = seq([tbs, sha256WithRsa(), asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BITSTRING, false, `\u0000${signature}`)]);
   return forge.pem.encode({ type: 'X509 CRL', body: der(crl) });
-}
-
-/** ContentInfo of type data wrapping SafeContents. */
-function dataContentInfo(safeContents: forge.asn1.Asn1): forge.asn1.Asn1 {
-  return seq([oid(pki.oids.data), explicit0(octets(der(safeContents)))]);
-}
-
-/** EncryptedData ContentInfo of SafeContents: pbeWithSHAAnd40BitRC2-CBC, PKCS#12 key derivation. */
-function rc2ContentInfo(safeContents: forge.asn1.Asn1, passphrase: string): forge.asn1.Asn1 {
-  const salt = forge.random.getBytesSync(8);
-  const key = forge.pkcs12.generateKey(passphrase, forge.util.createBuffer(salt), 1, PFX_ITERATIONS, 5);
-  const iv = forge.pkcs12.generateKey(passphrase, forge.util.createBuffer(salt), 2, PFX_ITERATIONS, 8);
-  const cipher = forge.rc2.createEncryptionCipher(key, 40);
-  cipher.start(iv);
-  cipher.update(forge.util.createBuffer(der(safeContents)));
-  cipher.finish();
-  const algorithm = seq([oid(OID_RC2_40), seq([octets(salt), int(PFX_ITERATIONS)])]);
-  const content = asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, false, cipher.output.getBytes());
-  return seq([oid(pki.oids.encryptedData), explicit0(seq([int(0), seq([oid(pki.oids.data), algorithm, content])]))]);
-}
-
-/**
- * A .pfx as OpenSSL 1.x wrote it by default: certificates in an RC2-40 encrypted bag, the
- * key with pbeWithSHAAnd3-KeyTripleDES-CBC, SHA-1 MAC. OpenSSL 3 (Node 17+) refuses it.
- */
-function legacyPfx(keyPem: string, certPems: string[], passphrase: string): Buffer {
-  const localKeyId = forge.random.getBytesSync(20);
-  const attributes = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SET, true, [
-    seq([oid(pki.oids.localKeyId), asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SET, true, [octets(localKeyId)])]),
-  ]);
-  const certBags = certPems.map((pem, i) => {
-    const certDer = forge.pem.decode(pem)[0].body;
-    const bag = seq([oid(pki.oids.x509Certificate), explicit0(octets(certDer))]);
-    return seq([oid(pki.oids.certBag), explicit0(bag), ...(i === 0 ? [attributes] : [])]);
-  });
-  const keyInfo = asn1.fromDer(forge.pem.decode(keyPem)[0].body);
-  const shrouded = pki.encryptPrivateKeyInfo(keyInfo, passphrase, { algorithm: '3des', count: PFX_ITERATIONS });
-  const authSafe = seq([
-    rc2ContentInfo(seq(certBags), passphrase),
-    dataContentInfo(seq([seq([oid(pki.oids.pkcs8ShroudedKeyBag), explicit0(shrouded), attributes])])),
-  ]);
-  const macSalt = forge.random.getBytesSync(8);
-  const hmac = forge.hmac.create();
-  hmac.start('sha1', forge.pkcs12.generateKey(passphrase, forge.util.createBuffer(macSalt), 3, PFX_ITERATIONS, 20));
-  hmac.update(der(authSafe));
-  const macData = seq([
-    seq([seq([oid(pki.oids.sha1), asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, '')]), octets(hmac.digest().getBytes())]),
-    octets(macSalt),
-    int(PFX_ITERATIONS),
-  ]);
-  return Buffer.from(der(seq([int(3), dataContentInfo(authSafe), macData])), 'binary');
-}
-
-/** A .pfx as OpenSSL 3 reads it: key with PBES2/AES-256, certificates unencrypted, SHA-1 MAC. */
-function modernPfx(issued: Issued, chain: Issued[], passphrase: string): Buffer {
-  const p12 = forge.pkcs12.toPkcs12Asn1(issued.forgePrivate, [issued.cert, ...chain.map((c) => c.cert)], passphrase, {
-    algorithm: 'aes256',
-    count: PFX_ITERATIONS,
-  });
-  return Buffer.from(der(p12), 'binary');
 }
 
 export interface GeneratedClient {
@@ -281,7 +201,7 @@ export async function generatePki(specs: SimulatorClientSpec[]): Promise<Generat
           ? { notBefore: new Date(now + 30 * DAY_MS), notAfter: new Date(now + 400 * DAY_MS) }
           : {};
     const issued = issue({ subject: clientSubject(spec), keys: clientKeys[i], issuer, usage: 'client', ...validity });
-    const pfx = kind === 'legacy' ? legacyPfx(issued.keyPem, [issued.certPem, ca.certPem], passphrase) : modernPfx(issued, [issuer], passphrase);
+    const pfx = makePfx({ keyPem: issued.keyPem, certs: [issued.certPem, issuer.certPem], passphrase, format: kind === 'legacy' ? 'legacy-rc2-40' : 'modern' });
     return { spec: { ...spec, kind, passphrase }, pfx, serialNumber: issued.cert.serialNumber };
   });
   const revoked = clients.filter((c) => c.spec.kind === 'revoked').map((c) => c.serialNumber);

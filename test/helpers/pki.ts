@@ -1,11 +1,13 @@
 /**
- * Test certificates made at test time: keys by Node's crypto (fast, native), X.509 and
- * PKCS#12 built with node-forge's ASN.1 tools. The PKCS#12 builder also writes what
- * forge's own writer cannot: legacy RC2-40 encrypted certificates (which OpenSSL 3
- * refuses), RC2-128 (which forge cannot read either), EC keys, files without key or cert.
+ * Test certificates made at test time: keys by Node's crypto (fast, native), X.509 with
+ * node-forge's ASN.1 tools (RSA and EC keys). .pfx files come from the simulator's one
+ * PKCS#12 writer (simulator/pkcs12.ts), re-exported here.
  */
 import * as crypto from 'node:crypto';
 import forge from 'node-forge';
+import { der as derBytes } from '../../simulator/pkcs12';
+
+export { makePfx, type PfxFormat, type PfxOptions } from '../../simulator/pkcs12';
 
 const { asn1, pki } = forge;
 
@@ -32,10 +34,6 @@ export interface IssueOptions {
 
 const DAY_MS = 86_400_000;
 let serial = 1;
-
-function derBytes(node: forge.asn1.Asn1): string {
-  return asn1.toDer(node).getBytes();
-}
 
 function pemOf(type: string, der: Buffer): string {
   return `-----BEGIN ${type}-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END ${type}-----\n`;
@@ -98,103 +96,6 @@ export function issue(options: IssueOptions): Issued {
     asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BITSTRING, false, `\u0000${signature.toString('binary')}`),
   ]);
   return { certPem: pemOf('CERTIFICATE', Buffer.from(derBytes(certAsn1), 'binary')), keyPem };
-}
-
-/**
- * How the certificate bags are encrypted: `none` and `aes256`/`3des` key encryption are
- * what OpenSSL 3 and forge write; `rc2-40` is the legacy default OpenSSL 3 refuses;
- * `rc2-128` neither OpenSSL 3 nor forge read.
- */
-export type PfxFormat = 'modern' | '3des' | 'legacy-rc2-40' | 'rc2-128';
-
-export interface PfxOptions {
-  /** PKCS#8 PEM; absent: a file without a key. */
-  keyPem?: string;
-  /** The client certificate and any chain, in the order to write them. */
-  certs: string[];
-  passphrase: string;
-  format?: PfxFormat;
-}
-
-const OID_DATA = pki.oids.data;
-const OID_ENCRYPTED_DATA = pki.oids.encryptedData;
-const OID_RC2_40 = '1.2.840.113549.1.12.1.6';
-const OID_RC2_128 = '1.2.840.113549.1.12.1.5';
-const ITERATIONS = 2048;
-
-function seq(items: forge.asn1.Asn1[]): forge.asn1.Asn1 {
-  return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, items);
-}
-function oid(id: string): forge.asn1.Asn1 {
-  return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(id).getBytes());
-}
-function octets(bytes: string): forge.asn1.Asn1 {
-  return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OCTETSTRING, false, bytes);
-}
-function int(n: number): forge.asn1.Asn1 {
-  return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, asn1.integerToDer(n).getBytes());
-}
-function explicit0(inner: forge.asn1.Asn1): forge.asn1.Asn1 {
-  return asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [inner]);
-}
-function dataContentInfo(safeContents: forge.asn1.Asn1): forge.asn1.Asn1 {
-  return seq([oid(OID_DATA), explicit0(octets(derBytes(safeContents)))]);
-}
-
-/** EncryptedData ContentInfo of SafeContents, RC2-CBC with the PKCS#12 key derivation. */
-function rc2ContentInfo(safeContents: forge.asn1.Asn1, passphrase: string, bits: 40 | 128): forge.asn1.Asn1 {
-  const salt = forge.random.getBytesSync(8);
-  const key = forge.pkcs12.generateKey(passphrase, forge.util.createBuffer(salt), 1, ITERATIONS, bits / 8);
-  const iv = forge.pkcs12.generateKey(passphrase, forge.util.createBuffer(salt), 2, ITERATIONS, 8);
-  const cipher = forge.rc2.createEncryptionCipher(key, bits);
-  cipher.start(iv);
-  cipher.update(forge.util.createBuffer(derBytes(safeContents)));
-  cipher.finish();
-  const algorithm = seq([oid(bits === 40 ? OID_RC2_40 : OID_RC2_128), seq([octets(salt), int(ITERATIONS)])]);
-  const encryptedContent = asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, false, cipher.output.getBytes());
-  return seq([oid(OID_ENCRYPTED_DATA), explicit0(seq([int(0), seq([oid(OID_DATA), algorithm, encryptedContent])]))]);
-}
-
-/** A .pfx (PKCS#12) file. */
-export function makePfx(options: PfxOptions): Buffer {
-  const format = options.format ?? 'modern';
-  const localKeyId = forge.random.getBytesSync(20);
-  const attributes = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SET, true, [
-    seq([oid(pki.oids.localKeyId), asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SET, true, [octets(localKeyId)])]),
-  ]);
-  const contents: forge.asn1.Asn1[] = [];
-  if (options.certs.length > 0) {
-    const certBags = options.certs.map((pem, i) => {
-      const der = derBytes(asn1.fromDer(forge.pem.decode(pem)[0].body));
-      const bag = seq([oid(pki.oids.x509Certificate), explicit0(octets(der))]);
-      return seq([oid(pki.oids.certBag), explicit0(bag), ...(i === 0 ? [attributes] : [])]);
-    });
-    const certContents = seq(certBags);
-    contents.push(
-      format === 'legacy-rc2-40'
-        ? rc2ContentInfo(certContents, options.passphrase, 40)
-        : format === 'rc2-128'
-          ? rc2ContentInfo(certContents, options.passphrase, 128)
-          : dataContentInfo(certContents),
-    );
-  }
-  if (options.keyPem) {
-    const keyInfo = asn1.fromDer(forge.pem.decode(options.keyPem)[0].body);
-    const encrypted = pki.encryptPrivateKeyInfo(keyInfo, options.passphrase, { algorithm: format === 'modern' ? 'aes256' : '3des', count: ITERATIONS });
-    contents.push(dataContentInfo(seq([seq([oid(pki.oids.pkcs8ShroudedKeyBag), explicit0(encrypted), attributes])])));
-  }
-  const authSafe = seq(contents);
-  const macSalt = forge.random.getBytesSync(8);
-  const hmac = forge.hmac.create();
-  hmac.start('sha1', forge.pkcs12.generateKey(options.passphrase, forge.util.createBuffer(macSalt), 3, ITERATIONS, 20));
-  hmac.update(derBytes(authSafe));
-  const macData = seq([
-    seq([seq([oid(pki.oids.sha1), asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, '')]), octets(hmac.digest().getBytes())]),
-    octets(macSalt),
-    int(ITERATIONS),
-  ]);
-  const pfx = seq([int(3), dataContentInfo(authSafe), macData]);
-  return Buffer.from(derBytes(pfx), 'binary');
 }
 
 /** A CA, a server certificate for 127.0.0.1/localhost and a client certificate it signed. */
