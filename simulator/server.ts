@@ -18,6 +18,7 @@ import {
   SEGMENT_OUT_OF_ORDER_STATUS,
   SESSION_POLICY_PATH,
   type ApiVersion,
+  type UploadPathParts,
 } from '../lib/api';
 import { ValidationError } from '../lib/errors';
 import { validateOrganisationsnummer, validatePathValue, validateReferensperiod } from '../lib/validation';
@@ -178,14 +179,8 @@ function fieldOf(err: unknown): { field: string; message: string } | undefined {
   return err instanceof ValidationError ? { field: err.field ?? 'path', message: `${err.message} ${err.hint ?? ''}`.trim() } : undefined;
 }
 
-interface UploadTarget {
-  organisationsnummer: string;
-  undersokning: string;
-  referensperiod?: string;
-  filformat: string;
-  filnamn?: string;
-  version?: string;
-}
+/** The same path parts the client builds its URLs from. */
+type UploadTarget = UploadPathParts;
 
 /** Path values checked by the same rules the client applies; a 400 names the field. */
 function validateTarget(raw: UploadTarget): UploadTarget | Answer {
