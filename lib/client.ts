@@ -51,6 +51,8 @@ import type {
 
 export const DEFAULT_TIMEOUTS: Required<TimeoutOptions> = { connectMs: 10_000, requestMs: 600_000, shortRequestMs: 60_000 };
 export const DEFAULT_MAX_CONCURRENT_UPLOADS = 4;
+/** Connections beside the uploads' own, for heartbeats and history requests. */
+export const EXTRA_CONNECTIONS = 4;
 /** Longest part of an answer quoted in an error message. */
 const QUOTED_CHARS = 200;
 
@@ -247,8 +249,11 @@ export class M2MClient {
     }
     // Server verification is always on: there is deliberately no option to turn it off.
     const tlsOptions = { cert: certificate.cert, key: certificate.key, ca, rejectUnauthorized: true, timeout: this.timeouts.connectMs };
+    // Bounded: every upload may hold a connection, plus a few for heartbeats and history,
+    // so a thousand polls at once queue here instead of opening a thousand TLS connections.
+    const connections = this.uploads.limit + EXTRA_CONNECTIONS;
     const factory = (origin: string | URL, opts: object): Dispatcher => {
-      const pool = new Pool(origin, opts);
+      const pool = new Pool(origin, { ...opts, connections });
       pool.on('connect', () => {
         this.counters.connections++;
       });

@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { startSimulator } from './index';
 
-const USAGE = `Usage: scb-m2m-simulator [--port N] [--dir DIR] [--history-delay MS]
+const USAGE = `Usage: scb-m2m-simulator [--port N] [--dir DIR] [--history-delay MS] [--no-keep-files] [--quiet]
 
 A local SCB Indataportalen M2M server (mutual TLS, F5 session cookies, v1/v2 uploads,
 history) on 127.0.0.1, for trying the Node-RED nodes without SCB.
@@ -15,6 +15,8 @@ history) on 127.0.0.1, for trying the Node-RED nodes without SCB.
   --dir DIR           where certificates, uploads and deliveries go
                       (default ./scb-m2m-simulator-data; certificates are made anew each start)
   --history-delay MS  how long an upload stays pending in history (default 2000)
+  --no-keep-files     keep only each delivery's size and sha256, not the file (benchmarks)
+  --quiet             do not log each request
   --help              this text
 
 A file containing SIMULATE-REJECT, or one that is not XML, is rejected in history.`;
@@ -31,10 +33,14 @@ function wholeNumber(name: string, value: string | undefined, fallback: number):
 }
 
 async function main(): Promise<void> {
-  let values: { port?: string; dir?: string; 'history-delay'?: string; help?: boolean };
+  let values: { port?: string; dir?: string; 'history-delay'?: string; 'no-keep-files'?: boolean; quiet?: boolean; help?: boolean };
   try {
     ({ values } = parseArgs({
-      options: { port: { type: 'string' }, dir: { type: 'string' }, 'history-delay': { type: 'string' }, help: { type: 'boolean' } },
+      options: { port: { type: 'string' }, dir: { type: 'string' }, 'history-delay': { type: 'string' },
+        'no-keep-files': { type: 'boolean' },
+        quiet: { type: 'boolean' },
+        help: { type: 'boolean' },
+      },
       strict: true,
     }));
   } catch (err) {
@@ -50,7 +56,8 @@ async function main(): Promise<void> {
     port,
     dir: values.dir ?? 'scb-m2m-simulator-data',
     historyDelayMs: wholeNumber('--history-delay', values['history-delay'], 2000),
-    verbose: true,
+    keepFiles: !values['no-keep-files'],
+    verbose: !values.quiet,
   });
   const lines = [
     `SCB M2M simulator listening on ${sim.url}`,

@@ -49,6 +49,17 @@ describe('client: history against the simulator', function () {
     assert.equal(decided.status, expected);
   });
 
+  it('asks about many uploads at once over a bounded number of connections', async () => {
+    const id = await deliver('many.xml');
+    const before = sim.stats().connections;
+    const answers = await Promise.all(Array.from({ length: 300 }, () => client.history(id)));
+    assert.ok(answers.every((a) => a.status === 'pending'));
+    const opened = sim.stats().connections - before;
+    // One per possible upload plus the extra ones for heartbeats and history (4 + 4), not one per request.
+    assert.ok(opened <= 8, `${opened} connections opened for 300 requests`);
+    assert.ok(client.stats().connections <= 8, `client counted ${client.stats().connections}`);
+  });
+
   it('lists every upload, each record classified', async () => {
     const ids = [await deliver('h2.xml'), await deliver('h3.xml')];
     const list = await client.history();
