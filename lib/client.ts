@@ -72,7 +72,12 @@ interface Answer {
   statusCode: number;
   headers: IncomingHttpHeaders;
   text: string;
+  /** The session it was answered in (see M2MClient.sessionEpoch). */
+  sessionEpoch?: number;
 }
+
+/** An answer never sent: the session that held this file's earlier segments is gone. */
+const SESSION_CHANGED: Answer = { statusCode: 0, headers: {}, text: 'the session holding the earlier segments was renewed' };
 
 /** One request to the API, described once so it can be sent again (retry, new session). */
 interface Exchange {
@@ -90,7 +95,17 @@ interface Exchange {
   delivery?: string;
   /** Answers handed back to the caller instead of being turned into errors. */
   accept?: (answer: Answer) => boolean;
+  /** Only meaningful in this session: once renewed, SESSION_CHANGED is answered instead of sending. */
+  sessionEpoch?: number;
+  /**
+   * Not safe to repeat after the request may have reached the server (the closing segment:
+   * the server may already have joined the file). Such failures become DELIVERY_UNCERTAIN.
+   */
+  once?: boolean;
 }
+
+/** Transport failures that happen before anything is sent, so repeating cannot deliver twice. */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
 
 /** Counts the repeats one operation needed. */
 interface Tally {
@@ -172,6 +187,18 @@ function resolveTimeouts(given: TimeoutOptions = {}): Required<TimeoutOptions> {
     out[key] = value;
   }
   return out;
+}
+
+/** A failure after which the server may or may not have acted on a request that must not be repeated. */
+function uncertain(err: unknown): unknown {
+  if (!(err instanceof NetworkError) || !err.retryable || errorCodes(err.cause).some((c) => NOT_SENT_CODES.has(c)) || NOT_SENT_CODES.has(err.code)) return err;
+  const reason = err.hint ? err.message.slice(0, -err.hint.length).trim() : err.message;
+  return new NetworkError(`${reason} SCB may or may not have received the file.`, {
+    code: 'DELIVERY_UNCERTAIN',
+    retryable: false,
+    hint: 'Look it up in the history (scb-m2m-history without an uploadId lists every upload) before sending it again, so it is not delivered twice.',
+    cause: err,
+  });
 }
 
 export class M2MClient {
@@ -384,10 +411,10 @@ export class M2MClient {
       if (restarted) {
         throw new ProtocolError(
           `Upload of ${req.filnamn}: segment ${outcome.segment} was refused as out of order again after a restart from segment 0: ${firstLine(outcome.refused.text)}`,
-          { code: 'SEGMENT_OUT_OF_ORDER', statusCode: outcome.refused.statusCode, hint: 'Send the file again later; if it persists contact SCB.' },
+          { code: 'SEGMENT_OUT_OF_ORDER', statusCode: outcome.refused.statusCode || undefined, hint: 'Send the file again later; if it persists contact SCB.' },
         );
       }
-      this.log('warn', `Upload of ${req.filnamn}: segment ${outcome.segment} refused as out of order; restarting from segment 0.`);
+      this.log('warn', `Upload of ${req.filnamn}: segment ${outcome.segment}: ${firstLine(outcome.refused.text)}; restarting from segment 0.`);
       tally.retries++;
       this.counters.retries++;
     }
@@ -402,9 +429,13 @@ export class M2MClient {
     signal: AbortSignal,
     tally: Tally,
   ): Promise<{ receipt: Answer; what: string } | { refused: Answer; segment: number }> {
-    const outOfOrder = (a: Answer): boolean => isSegmentOutOfOrder(a.statusCode, a.text);
+    // The server keeps a file's segments in the session they came in (assumed). A data
+    // segment sent in a new session is refused as out of order by the server; the closing
+    // POST would join an empty file, so it is never sent in another session than segment 0.
+    const outOfOrder = (a: Answer): boolean => a === SESSION_CHANGED || isSegmentOutOfOrder(a.statusCode, a.text);
     const field = FILE_FIELD.v2;
     const delivery = this.deliveryText(req);
+    let sessionEpoch: number | undefined;
     for (let segment = 0; segment < segments; segment++) {
       const start = segment * SEGMENT_SIZE;
       const end = Math.min(file.size, start + SEGMENT_SIZE);
@@ -422,6 +453,7 @@ export class M2MClient {
         tally,
       );
       if (outOfOrder(answer)) return { refused: answer, segment };
+      sessionEpoch ??= answer.sessionEpoch;
       this.progress(opts, { segment: segment + 1, segments, bytesSent: end, totalBytes: file.size });
     }
     const what = `Closing the upload of ${req.filnamn} (segment ${CLOSING_SEGMENT})`;
@@ -436,6 +468,8 @@ export class M2MClient {
         delivery,
         // With no data segments there is nothing to have lost.
         accept: (a) => segments > 0 && outOfOrder(a),
+        sessionEpoch,
+        once: true,
       },
       tally,
     );
@@ -531,7 +565,9 @@ export class M2MClient {
   private exchange(x: Exchange, tally: Tally): Promise<Answer> {
     return withRetry(
       async () => {
-        const answer = await this.withSession(x, tally);
+        const answer = await this.withSession(x, tally).catch((err: unknown) => {
+          throw x.once ? uncertain(err) : err;
+        });
         if (x.accept?.(answer)) return answer;
         this.assertOk(answer, x);
         return answer;
@@ -549,8 +585,9 @@ export class M2MClient {
     for (let renewed = false; ; renewed = true) {
       await this.ensureSession(x.signal);
       const epoch = this.sessionEpoch;
+      if (x.sessionEpoch !== undefined && x.sessionEpoch !== epoch) return SESSION_CHANGED;
       const answer = await this.send(x);
-      if (!isSessionLost(answer.statusCode, headerText(answer.headers['content-type']), answer.text.slice(0, 512))) return answer;
+      if (!isSessionLost(answer.statusCode, headerText(answer.headers['content-type']), answer.text.slice(0, 512))) return { ...answer, sessionEpoch: epoch };
       if (renewed) {
         throw new SessionError(`${x.what}: the session was refused again right after a new heartbeat (${answer.statusCode}).`, {
           code: 'SESSION_REFUSED',

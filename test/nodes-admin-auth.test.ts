@@ -61,7 +61,7 @@ describe('admin endpoints in a real Node-RED with adminAuth', function () {
         },
       })};\n`,
     );
-    child = spawn(process.execPath, [require.resolve('node-red/red.js'), '--settings', path.join(dir, 'settings.js'), '--userDir', dir], {
+    child = spawn(process.execPath, [require.resolve(path.join(process.env.SCB_M2M_NODE_RED ?? 'node-red', 'red.js')), '--settings', path.join(dir, 'settings.js'), '--userDir', dir], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';

@@ -9,7 +9,7 @@ import type { HistoryResult, RequestOptions } from '../../lib/types';
 import type { M2MClient } from '../../lib';
 import type { NodeAPI, NodeDef, Node, NodeMessage, NodeStatus, SendFunction } from '../shared/red';
 import { handleInput } from '../shared/flow-node';
-import { PollRegistry } from './polls';
+import { PollRegistry, type PollStore, type SavedPoll } from './polls';
 
 interface HistoryDef extends NodeDef {
   config?: string;
@@ -62,8 +62,22 @@ export = function (RED: NodeAPI): void {
     const poll = def.mode === 'poll';
     const intervalMs = milliseconds(def.interval, DEFAULT_INTERVAL_S);
     const timeoutMs = milliseconds(def.timeout, DEFAULT_TIMEOUT_S);
-    const polls = new PollRegistry((count) => {
-      if (count > 0) node.status({ fill: 'blue', shape: 'ring', text: RED._('scb-m2m-history.status.polling', { count }) });
+    // Node-RED's node API beyond what the other nodes need (nodes/shared/red.ts).
+    const flowNode = node as Node & { context(): PollStore; send: SendFunction };
+    const polls = new PollRegistry(
+      (count) => {
+        if (count > 0) node.status({ fill: 'blue', shape: 'ring', text: RED._('scb-m2m-history.status.polling', { count }) });
+      },
+      flowNode.context(),
+      (err) => node.warn(RED._('scb-m2m-history.errors.poll-store', { reason: err.message })),
+    );
+    // Polls resumed from the context have no input event: this stops them on close. Registered
+    // before handleInput's close, so the registry is frozen before any poll is aborted.
+    const resumed = new AbortController();
+    node.on('close', (_removed, done) => {
+      polls.freeze();
+      resumed.abort();
+      done();
     });
 
     // The classification rule is prepared once; a broken one is reported at deploy and on each msg.
@@ -84,14 +98,14 @@ export = function (RED: NodeAPI): void {
       }
     }
 
-    handleInput(RED, node, def.config, async (msg, { client, signal, send }) => {
+    const config = handleInput(RED, node, def.config, async (msg, { client, signal, send }) => {
       if (ruleError) throw ruleError;
       const uploadId = uploadIdOf(msg);
       if (uploadId === undefined) {
         const list = await client.history(undefined, { signal });
         deliver(msg, send, list, 'accepted', RED._('scb-m2m-history.status.list', { count: Array.isArray(list.body) ? list.body.length : 0 }));
       } else if (poll) {
-        await pollUntilDecided(client, uploadId, msg, send, signal);
+        await pollUntilDecided(client, uploadId, Date.now() + timeoutMs, msg, send, signal);
       } else {
         const { result, status } = await check(client, uploadId, { signal });
         deliver(msg, send, result, status);
@@ -127,10 +141,9 @@ export = function (RED: NodeAPI): void {
     }
 
     /** Asks again every interval until SCB decides or the timeout passes; a chain of timers, never blocking other msgs. */
-    async function pollUntilDecided(client: M2MClient, uploadId: string, msg: NodeMessage, send: SendFunction, signal: AbortSignal) {
-      const key = polls.add(uploadId);
+    async function pollUntilDecided(client: M2MClient, uploadId: string, deadline: number, msg: NodeMessage, send: SendFunction, signal: AbortSignal) {
+      const key = polls.add(uploadId, deadline, msg);
       try {
-        const deadline = Date.now() + timeoutMs;
         for (;;) {
           const { result, status } = await check(client, uploadId, { signal });
           const remaining = deadline - Date.now();
@@ -145,6 +158,18 @@ export = function (RED: NodeAPI): void {
         polls.delete(key);
       }
     }
+
+    /** A poll left unfinished by a restart or redeploy: same outputs; a failure goes to a Catch node with its msg. */
+    async function resume(saved: SavedPoll) {
+      try {
+        if (!config) throw new ValidationError(RED._('scb-m2m-history.errors.no-config'), { code: 'NO_CONFIG', field: 'config' });
+        const client = await config.acquireClient();
+        await pollUntilDecided(client, saved.uploadId, saved.deadline, saved.msg, (out) => flowNode.send(out), resumed.signal);
+      } catch (err) {
+        if (!resumed.signal.aborted) node.error(err instanceof Error ? err : new Error(String(err)), saved.msg);
+      }
+    }
+    polls.restore((saved) => void resume(saved));
   }
   RED.nodes.registerType('scb-m2m-history', ScbM2mHistoryNode as (this: never, def: never) => void);
 };

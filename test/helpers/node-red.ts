@@ -38,7 +38,8 @@ export type FlowNode = { id: string; type: string; z?: string; wires?: string[][
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 export const helper = require('node-red-node-test-helper') as TestHelper;
-helper.init(require.resolve('node-red'));
+// SCB_M2M_NODE_RED: another Node-RED's package directory (scripts/test-node-red-5.sh); the helper takes its core nodes from the same tree.
+helper.init(require.resolve(process.env.SCB_M2M_NODE_RED ?? 'node-red'));
 
 const NODES_DIR = path.join(__dirname, '..', '..', 'nodes');
 /** Our four node modules, compiled beside their sources. */
