@@ -1,0 +1,434 @@
+/**
+ * The example flows (examples/*.json) as a user imports them, and `npm start`
+ * (scripts/start.js) as a newcomer runs it: both against the real simulator over real TLS.
+ */
+import * as assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { M2MClient } from '../lib';
+import { startSimulator } from '../simulator';
+import type { Simulator } from '../simulator/types';
+import type { NodeMessage } from '../nodes/shared/red';
+import { helper, messages, nextMessage, scbNodes, waitUntil, within, type FlowNode } from './helpers/node-red';
+
+const ROOT = path.join(__dirname, '..');
+const EXAMPLES_DIR = path.join(ROOT, 'examples');
+/** The Node-RED under test: the dev dependency, or SCB_M2M_NODE_RED (scripts/test-node-red-5.sh). */
+const NODE_RED_DIR = process.env.SCB_M2M_NODE_RED ?? path.dirname(require.resolve('node-red/package.json'));
+const CORE_DIR = path.join(path.dirname(require.resolve('@node-red/nodes/package.json', { paths: [NODE_RED_DIR] })), 'core');
+/** Core types the test helper loads by itself when a flow uses them. */
+const HELPER_PRELOADED = new Set(['catch', 'status', 'complete']);
+/** The one flow-level type that is no node module: a tab (flow) holding the nodes. */
+const STRUCTURAL_TYPES = new Set(['tab']);
+
+/** Every node type that the editor files (.html) under `dir` register, with the runtime file beside each. */
+function registeredTypes(dir: string): Map<string, string> {
+  const types = new Map<string, string>();
+  for (const entry of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile() || !entry.name.endsWith('.html') || entry.parentPath.includes(`${path.sep}locales`)) continue;
+    const html = path.join(entry.parentPath, entry.name);
+    const text = fs.readFileSync(html, 'utf8');
+    for (const match of text.matchAll(/RED\.nodes\.registerType\(\s*["']([^"']+)["']/g)) types.set(match[1], html.replace(/\.html$/, '.js'));
+  }
+  return types;
+}
+
+const CORE_TYPES = registeredTypes(CORE_DIR);
+const OUR_TYPES = registeredTypes(path.join(ROOT, 'nodes'));
+const EXAMPLE_FILES = fs.readdirSync(EXAMPLES_DIR).filter((name) => name.endsWith('.json')).sort();
+
+function readExample(name: string): FlowNode[] {
+  return JSON.parse(fs.readFileSync(path.join(EXAMPLES_DIR, name), 'utf8')) as FlowNode[];
+}
+
+const SECRET_NAME = /pfx|p12|passphrase|password|secret|private|token|credential|keydata/i;
+
+/** Where a value in a flow looks like a secret: credentials, a key-like property with a value, PEM or a long base64 run. */
+function secretsIn(value: unknown, where: string): string[] {
+  if (typeof value === 'string') {
+    return /-----BEGIN|[A-Za-z0-9+/]{100,}={0,2}/.test(value) ? [`${where} holds PEM or base64 data`] : [];
+  }
+  if (Array.isArray(value)) return value.flatMap((item, i) => secretsIn(item, `${where}[${i}]`));
+  if (value && typeof value === 'object') {
+    return Object.entries(value).flatMap(([key, inner]) => {
+      const at = `${where}.${key}`;
+      if (key === 'credentials' || (SECRET_NAME.test(key) && inner !== '' && inner !== undefined)) return [`${at} is set`];
+      return secretsIn(inner, at);
+    });
+  }
+  return [];
+}
+
+const IMPORT_TAB = 'imported';
+
+/**
+ * The example as it runs once imported: the editor puts nodes that come without a tab on the
+ * current one, and only its config node changed by the user to point at the simulator.
+ */
+function asImported(flow: FlowNode[], simulator: Simulator) {
+  const needsTab = (n: FlowNode) => n.z === undefined && n.type !== 'scb-m2m-config' && n.type !== 'tab';
+  if (flow.some(needsTab)) flow = [{ id: IMPORT_TAB, type: 'tab', label: 'imported' }, ...flow.map((n) => (needsTab(n) ? { ...n, z: IMPORT_TAB } : n))];
+  const configs = flow.filter((n) => n.type === 'scb-m2m-config');
+  assert.equal(configs.length, 1, 'one config node');
+  const certificate = simulator.certificates.valid;
+  Object.assign(configs[0], {
+    environment: 'custom',
+    baseUrl: simulator.url,
+    certPath: certificate.path,
+    caPath: simulator.caPath,
+    organisationsnummer: certificate.organisationsnummer,
+    undersokning: 'VINN',
+  });
+  return { flow, credentials: { [configs[0].id]: { passphrase: certificate.passphrase } } };
+}
+
+/** Loads an example with our real nodes and the core nodes it uses, pointed at the simulator. */
+async function loadExample(name: string, simulator: Simulator): Promise<void> {
+  const { flow, credentials } = asImported(readExample(name), simulator);
+  const coreFiles = new Set(
+    flow.filter((n) => CORE_TYPES.has(n.type) && !HELPER_PRELOADED.has(n.type)).map((n) => CORE_TYPES.get(n.type) as string),
+  );
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const coreModules = [...coreFiles].map((file) => require(file) as unknown);
+  await helper.load([...scbNodes, ...coreModules], flow, credentials);
+}
+
+/**
+ * The watch node watches a moment after it starts. Probe with a dot-file, which the flow's
+ * filter drops, until the watch node reports it.
+ */
+async function watching(outbox: string): Promise<void> {
+  const probe = path.join(outbox, '.probe');
+  let seen = false;
+  helper.getNode('02-settle').on('input', (msg: NodeMessage) => {
+    if (msg.filename === probe) seen = true;
+  });
+  const deadline = Date.now() + 5000;
+  while (!seen) {
+    if (Date.now() > deadline) throw new Error(`the watch node reported no change in ${outbox} within 5 s`);
+    fs.writeFileSync(probe, 'probe');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  fs.rmSync(probe);
+}
+
+const isFile = (file: string) => fs.existsSync(file) && fs.statSync(file).isFile();
+
+describe('example flows', function () {
+  this.timeout(30_000);
+
+  it('are the three examples of the node issue', () => {
+    assert.deepEqual(EXAMPLE_FILES, ['01 - Check the connection.json', '02 - Report a folder.json', '03 - List the history.json']);
+  });
+
+  for (const name of EXAMPLE_FILES) {
+    describe(name, () => {
+      const flow = readExample(name);
+      const ids = new Set(flow.map((n) => n.id));
+
+      it('uses only our node types and core ones that Node-RED registers', () => {
+        assert.ok(CORE_TYPES.has('file in') && CORE_TYPES.has('watch') && OUR_TYPES.size === 4, 'the registered types were found');
+        const unknown = flow.filter((n) => !CORE_TYPES.has(n.type) && !OUR_TYPES.has(n.type) && !STRUCTURAL_TYPES.has(n.type));
+        assert.deepEqual(unknown.map((n) => `${n.id}: ${n.type}`), []);
+      });
+
+      it('is wired to nodes that exist, with unique ids', () => {
+        assert.equal(ids.size, flow.length, 'unique ids');
+        const dangling: string[] = [];
+        for (const n of flow) {
+          for (const target of (n.wires ?? []).flat()) if (!ids.has(target)) dangling.push(`${n.id} → ${target}`);
+          for (const target of (Array.isArray(n.scope) ? n.scope : []) as string[]) if (!ids.has(target)) dangling.push(`${n.id} scope ${target}`);
+          if (typeof n.config === 'string' && flow.find((c) => c.id === n.config)?.type !== 'scb-m2m-config') dangling.push(`${n.id} config ${n.config}`);
+          if (n.z !== undefined && flow.find((t) => t.id === n.z)?.type !== 'tab') dangling.push(`${n.id} tab ${String(n.z)}`);
+        }
+        assert.deepEqual(dangling, []);
+      });
+
+      it('explains itself in a comment node', () => {
+        const comments = flow.filter((n) => n.type === 'comment');
+        assert.ok(comments.length >= 1 && comments.every((c) => String(c.info).includes('## What to set')), 'a comment with "What to set"');
+      });
+
+      it('holds no credentials or secret-looking values, and its config node points at nothing secret', () => {
+        assert.deepEqual(secretsIn(flow, 'flow'), []);
+        for (const config of flow.filter((n) => n.type === 'scb-m2m-config')) {
+          assert.equal(config.certPath, '', 'no certificate path');
+          assert.equal(config.certName, '', 'no uploaded certificate');
+          assert.equal(config.caPath, '', 'no CA file');
+          assert.notEqual(config.environment, 'custom', 'an SCB environment, no custom server');
+        }
+      });
+    });
+  }
+
+  it('share one config node id, so importing a second example reuses the configured certificate', () => {
+    const configIds = new Set(EXAMPLE_FILES.flatMap((name) => readExample(name).filter((n) => n.type === 'scb-m2m-config').map((n) => n.id)));
+    assert.equal(configIds.size, 1);
+  });
+
+  describe('run against the simulator', () => {
+    let simulator: Simulator;
+    let dir: string;
+    const savedEnv = { SCB_M2M_OUTBOX: process.env.SCB_M2M_OUTBOX, SCB_M2M_DONE: process.env.SCB_M2M_DONE, HOME: process.env.HOME };
+
+    before(async () => {
+      // Decided at the first history request, so a poll ends at once.
+      simulator = await startSimulator({ historyDelayMs: 0 });
+    });
+    beforeEach(() => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'scb-examples-test-'));
+    });
+    afterEach(async () => {
+      await helper.unload();
+      simulator.faults.clear();
+      for (const [name, value] of Object.entries(savedEnv)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+    after(async () => {
+      await simulator.stop();
+      fs.rmSync(simulator.dir, { recursive: true, force: true });
+    });
+
+    it('01: the inject button runs a heartbeat and the debug node shows payload.ok', async () => {
+      await loadExample('01 - Check the connection.json', simulator);
+      const shown = nextMessage('01-connected');
+      helper.getNode('01-inject').receive({});
+      const msg = await within(shown, 10_000, 'the heartbeat result at the debug node');
+      const payload = msg.payload as { ok: boolean; serverTime: string; statusCode: number };
+      assert.equal(payload.ok, true);
+      assert.equal(payload.statusCode, 200);
+      assert.ok(payload.serverTime.length > 0, 'the server time');
+    });
+
+    it('01: a refused heartbeat reaches the Catch path and its debug node', async () => {
+      await loadExample('01 - Check the connection.json', simulator);
+      let connected = 0;
+      helper.getNode('01-connected').on('input', () => connected++);
+      simulator.faults.failNext(1, { status: 401, match: /heartbeat/ });
+      const failed = nextMessage('01-failed');
+      helper.getNode('01-inject').receive({});
+      const msg = await within(failed, 10_000, 'the failure at the catch path');
+      assert.match(String((msg.error as { message?: string }).message), /\S/);
+      assert.equal(msg.statusCode, 401);
+      assert.equal(connected, 0, 'nothing on the success path');
+    });
+
+    it('02: each file saved into the outbox is uploaded once; accepted ones move to done, rejected and failed ones stay', async () => {
+      const outbox = path.join(dir, 'outbox');
+      const done = path.join(dir, 'done');
+      fs.mkdirSync(outbox);
+      process.env.SCB_M2M_OUTBOX = outbox;
+      process.env.SCB_M2M_DONE = done;
+      await loadExample('02 - Report a folder.json', simulator);
+      await watching(outbox);
+
+      const toUpload: string[] = [];
+      helper.getNode('02-fields').on('input', (msg: NodeMessage) => toUpload.push(String(msg.filename)));
+      const ok = path.join(outbox, 'V40_ok.xml');
+      const rejected = path.join(outbox, 'V40_rejected.xml');
+      const failing = path.join(outbox, 'V40_fail.xml');
+      // The move deletes the accepted file from the outbox: that event too passes the settle step, and stops at the filter.
+      const removal = new Promise<void>((resolve) =>
+        helper.getNode('02-files-only').on('input', (msg: NodeMessage) => {
+          if (msg.filename === ok && msg.type === 'none') resolve();
+        }),
+      );
+      const results = messages('02-result', 3);
+      simulator.faults.failNext(1, { status: 401, match: /V40_fail\.xml/ });
+
+      // Written in pieces, as a copy of a larger file is: several change events for one file.
+      const content = '<?xml version="1.0"?>\n<Report ReportingAgentCode="9990000045">\n  <Holder/>\n</Report>\n';
+      for (const part of content.match(/[^\n]*\n/g) ?? []) fs.appendFileSync(ok, part);
+      fs.writeFileSync(rejected, '<Report><!-- SIMULATE-REJECT --></Report>\n');
+      fs.writeFileSync(failing, '<Report/>\n');
+
+      const byStatus = new Map((await within(results, 20_000, 'three results at the debug node')).map((m) => [(m.payload as { status: string }).status, m]));
+      const payloadOf = (status: string) => byStatus.get(status)?.payload as Record<string, unknown> | undefined;
+      assert.equal(payloadOf('accepted')?.file, ok);
+      assert.equal(payloadOf('rejected')?.file, rejected);
+      assert.match(JSON.stringify((payloadOf('rejected')?.scb as { meddelanden?: unknown }).meddelanden), /SIMULATE-REJECT/, "SCB's messages shown");
+      assert.equal(payloadOf('failed')?.file, failing);
+      assert.equal(payloadOf('failed')?.statusCode, 401);
+      assert.match(String(payloadOf('failed')?.error), /\S/, 'the reason shown');
+
+      await waitUntil(() => isFile(path.join(done, 'V40_ok.xml')) && !fs.existsSync(ok), 'the accepted file moved to done', 10_000);
+      assert.equal(fs.readFileSync(path.join(done, 'V40_ok.xml'), 'utf8'), content, 'moved intact');
+      await within(removal, 10_000, 'the removal event filtered out');
+      assert.deepEqual(fs.readdirSync(done), ['V40_ok.xml']);
+      assert.ok(isFile(rejected) && isFile(failing), 'rejected and failed files stay in the outbox');
+      assert.deepEqual(toUpload.sort(), [failing, ok, rejected], 'each file went to the upload once');
+      const delivered = simulator.deliveries().map((d) => d.filnamn).sort();
+      assert.deepEqual(delivered, ['V40_ok.xml', 'V40_rejected.xml'], 'one delivery each at the simulator; none for the refused one');
+    });
+
+    it('02: without SCB_M2M_OUTBOX it watches ~/scb-m2m/outbox', async () => {
+      delete process.env.SCB_M2M_OUTBOX;
+      process.env.HOME = dir;
+      fs.mkdirSync(path.join(dir, 'scb-m2m', 'outbox'), { recursive: true });
+      await loadExample('02 - Report a folder.json', simulator);
+      assert.deepEqual((helper.getNode('02-watch') as unknown as { files: string[] }).files, [`${dir}/scb-m2m/outbox`]);
+    });
+
+    it('03: the inject button lists the history, with an upload made before', async () => {
+      const certificate = simulator.certificates.valid;
+      const client = await M2MClient.create({
+        environment: 'custom',
+        baseUrl: simulator.url,
+        ca: simulator.caPem,
+        certificate: { path: certificate.path, passphrase: certificate.passphrase },
+      });
+      const upload = await client
+        .upload({
+          organisationsnummer: certificate.organisationsnummer,
+          undersokning: 'VINN',
+          referensperiod: '2026-06-30',
+          filformat: 'V40',
+          filnamn: 'V40_listed.xml',
+          source: { buffer: Buffer.from('<Report/>') },
+        })
+        .finally(() => client.close());
+
+      await loadExample('03 - List the history.json', simulator);
+      const listed = nextMessage('03-list');
+      helper.getNode('03-inject').receive({});
+      const msg = await within(listed, 10_000, 'the list at the debug node');
+      assert.equal(msg.scbStatus, 'accepted');
+      assert.ok(Array.isArray(msg.payload), 'a list');
+      assert.ok(
+        (msg.payload as Array<{ id?: string }>).some((record) => record.id === upload.uploadId),
+        'the earlier upload is listed',
+      );
+    });
+  });
+});
+
+describe('npm start (scripts/start.js)', function () {
+  this.timeout(60_000);
+  const script = path.join(ROOT, 'scripts', 'start.js');
+  let demo: string;
+  const children = new Set<ChildProcess>();
+
+  beforeEach(() => {
+    demo = fs.mkdtempSync(path.join(os.tmpdir(), 'scb-demo-test-'));
+  });
+  afterEach(() => {
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    children.clear();
+    fs.rmSync(demo, { recursive: true, force: true });
+  });
+
+  async function freePort(): Promise<number> {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    await new Promise((resolve) => server.close(resolve));
+    return port;
+  }
+
+  interface Demo {
+    child: ChildProcess;
+    output: () => string;
+    exited: Promise<number | null>;
+  }
+
+  function startDemo(port: number): Demo {
+    const child = spawn(process.execPath, [script], {
+      cwd: ROOT,
+      env: { ...process.env, SCB_M2M_DEMO_DIR: demo, SCB_M2M_PORT: String(port), SCB_M2M_SIMULATOR_PORT: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.add(child);
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    return { child, output: () => output, exited };
+  }
+
+  async function ready(demoRun: Demo): Promise<{ editor: string; simulatorUrl: string }> {
+    await Promise.race([
+      waitUntil(() => /demo ready at/.test(demoRun.output()), 'the ready line', 40_000),
+      demoRun.exited.then((code) => {
+        throw new Error(`npm start exited (${code}) before it was ready:\n${demoRun.output()}`);
+      }),
+    ]);
+    const editor = /demo ready at (\S+)/.exec(demoRun.output())?.[1] ?? '';
+    const simulatorUrl = /SCB simulator: (\S+)/.exec(demoRun.output())?.[1] ?? '';
+    return { editor, simulatorUrl };
+  }
+
+  async function refusesConnections(url: string): Promise<boolean> {
+    const { hostname, port } = new URL(url);
+    return new Promise((resolve) => {
+      const socket = net.connect(Number(port), hostname);
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(false);
+      });
+      socket.once('error', () => resolve(true));
+    });
+  }
+
+  async function stop(demoRun: Demo, urls: string[]): Promise<void> {
+    demoRun.child.kill('SIGINT');
+    assert.equal(await within(demoRun.exited, 15_000, 'npm start exiting after SIGINT'), 0, demoRun.output());
+    for (const url of urls) assert.ok(await refusesConnections(url), `${url} is closed`);
+    assert.ok(!fs.existsSync(path.join(demo, 'npm-start.pid')), 'the demo folder lock is released');
+  }
+
+  it('runs the simulator and Node-RED with the demo flow: a dropped sample ends accepted in done; SIGINT stops everything; a restart works again', async () => {
+    const port = await freePort();
+    const outbox = path.join(demo, 'outbox');
+    const done = path.join(demo, 'done');
+    for (const round of [1, 2]) {
+      const run = startDemo(port);
+      const { editor, simulatorUrl } = await ready(run);
+      assert.equal(editor, `http://127.0.0.1:${port}/`);
+      const { version } = JSON.parse(fs.readFileSync(path.join(NODE_RED_DIR, 'package.json'), 'utf8')) as { version: string };
+      assert.ok(run.output().includes(`Node-RED version: v${version}`), `it runs Node-RED ${version}`);
+      assert.ok(run.output().includes(outbox), 'it names the outbox');
+      const editorPage = await fetch(editor);
+      assert.equal(editorPage.status, 200, 'the editor is served');
+      // What the editor's Import > Examples menu lists for this package.
+      const examples = await fetch(new URL('library/examples/flows/@flowreport/node-red-scb-m2m/', editor));
+      assert.deepEqual(await examples.json(), EXAMPLE_FILES.map((name) => ({ fn: name.replace(/\.json$/, '') })));
+
+      fs.copyFileSync(path.join(demo, 'samples', 'V40_example.xml'), path.join(outbox, `V40_round${round}.xml`));
+      fs.copyFileSync(path.join(demo, 'samples', 'V40_rejected.xml'), path.join(outbox, `V40_rejected${round}.xml`));
+      await waitUntil(() => isFile(path.join(done, `V40_round${round}.xml`)), `round ${round}: the sample accepted and moved to done`, 30_000);
+      await waitUntil(() => run.output().includes(`V40_rejected${round}.xml`) && /status: 'rejected'/.test(run.output()), `round ${round}: the rejection logged`, 30_000);
+      assert.ok(isFile(path.join(outbox, `V40_rejected${round}.xml`)), 'the rejected sample stays in the outbox');
+      assert.ok(!fs.existsSync(path.join(outbox, `V40_round${round}.xml`)), 'the accepted sample left the outbox');
+
+      const userDir = path.join(demo, 'node-red');
+      const flows = fs.readFileSync(path.join(userDir, 'flows.json'), 'utf8');
+      assert.deepEqual(secretsIn(JSON.parse(flows), 'flows.json'), [], 'no secret in flows.json');
+      const storedCredentials = JSON.parse(fs.readFileSync(path.join(userDir, 'flows_cred.json'), 'utf8')) as Record<string, unknown>;
+      assert.deepEqual(Object.keys(storedCredentials), ['$'], 'credentials stored encrypted');
+      assert.doesNotMatch(run.output(), /passphrase['"]?\s*[:=]\s*['"]?simulator/i, 'the passphrase is never printed');
+
+      await stop(run, [editor, simulatorUrl]);
+    }
+    assert.equal(fs.readdirSync(path.join(demo, 'simulator', 'deliveries')).length, 4, 'two deliveries per round');
+  });
+
+  it('says clearly when its port is in use, and leaves the demo folder alone', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as net.AddressInfo;
+    try {
+      const run = startDemo(port);
+      assert.equal(await within(run.exited, 15_000, 'npm start giving up'), 1);
+      assert.match(run.output(), new RegExp(`Port ${port} on 127\\.0\\.0\\.1 is already in use.*SCB_M2M_PORT=`));
+      assert.ok(!fs.existsSync(path.join(demo, 'node-red', 'flows.json')), 'nothing written to the user dir');
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
+  });
+});
