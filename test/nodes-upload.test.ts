@@ -296,6 +296,20 @@ describe('scb-m2m-upload node', function () {
       assert.equal(lastStatus(helper.getNode('up'))?.text, 'scb-m2m-config.status.server');
       assert.equal(simulator.deliveries().filter((d) => d.filnamn === 'exhausted.xml').length, 0);
     });
+
+    it('takes its retry bounds from the Node-RED setting scbM2mConfigRetry: no retries, one attempt', async () => {
+      helper.settings({ scbM2mConfigRetry: { maxRetries: 0 } });
+      try {
+        await load(uploadFlow(), credentialsOf(simulator));
+        const before = simulator.stats().requests;
+        simulator.faults.failNext(100, { status: 503, match: /\/file\// });
+        const caught = await caughtFor({ payload: Buffer.from('<a/>'), filnamn: 'no-retry.xml' });
+        assert.equal(caught.statusCode, 503);
+        assert.equal(simulator.stats().requests - before, 2, 'the heartbeat and one attempt at the segment');
+      } finally {
+        helper.settings({ scbM2mConfigRetry: undefined });
+      }
+    });
   });
 
   it('close during an upload aborts it: the flow unloads at once, nothing is delivered, no sockets stay open', async () => {

@@ -129,6 +129,10 @@ export async function createClient(
     certificate,
     ca,
     log,
+    // Node-RED settings (settings.js) for whoever needs other bounds than the client's defaults.
+    timeouts: RED.settings.scbM2mConfigTimeouts as M2MClientOptions['timeouts'],
+    retry: RED.settings.scbM2mConfigRetry as M2MClientOptions['retry'],
+    maxConcurrentUploads: RED.settings.scbM2mConfigMaxConcurrentUploads as number | undefined,
   });
 }
 

@@ -89,6 +89,6 @@ export interface NodeAPI {
     post(path: string, ...handlers: AdminHandler[]): void;
   };
   auth: { needsPermission(permission: string): AdminHandler };
-  settings: { fileWorkingDirectory?: string };
+  settings: { fileWorkingDirectory?: string; [name: string]: unknown };
   _(key: string, substitutions?: Record<string, unknown>): string;
 }

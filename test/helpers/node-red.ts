@@ -28,6 +28,8 @@ export interface SupertestCall extends PromiseLike<{ status: number; body: unkno
 }
 export interface TestHelper {
   init(runtimePath: string, settings?: Record<string, unknown>): void;
+  /** Merges runtime settings (RED.settings) for the next loads. */
+  settings(userSettings: Record<string, unknown>): Record<string, unknown>;
   load(nodes: unknown[], flow: FlowNode[], credentials?: Record<string, Record<string, string>>): Promise<void>;
   unload(): Promise<void>;
   getNode(id: string): TestNode;
