@@ -152,7 +152,9 @@ export = function (RED: NodeAPI): void {
             deliver(msg, send, result, status);
             return;
           }
-          await sleep(Math.min(intervalMs, remaining), undefined, { signal });
+          // ±10 %: uploads sent together (a folder dropped at once) drift apart instead of asking in bursts.
+          const jittered = intervalMs * (0.9 + Math.random() * 0.2);
+          await sleep(Math.min(jittered, remaining), undefined, { signal });
         }
       } finally {
         polls.delete(key);
