@@ -1,68 +1,44 @@
 import assert from 'node:assert/strict';
-import { promises as fs } from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { M2MClient, ProtocolError, ValidationError } from '../lib';
-import { startSimulator } from '../simulator';
-import type { Simulator } from '../simulator/types';
-import { REQUEST, clientFor } from './helpers/client';
+import { ProtocolError, ValidationError } from '../lib';
+import { REQUEST, clientFor, simulatorSuite } from './helpers/client';
 
 describe('client: history against the simulator', function () {
   this.timeout(30_000);
-  let sim: Simulator;
-  let dir: string;
-  let client: M2MClient;
-
-  before(async () => {
-    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'scb-client-history-'));
+  const ctx = simulatorSuite('scb-client-history-', {
     // A long delay: uploads stay pending until the test settles them.
-    sim = await startSimulator({ dir: path.join(dir, 'sim'), historyDelayMs: 600_000 });
-  });
-
-  beforeEach(async () => {
-    client = await clientFor(sim);
-  });
-
-  afterEach(async () => {
-    sim.faults.clear();
-    await client.close();
-  });
-
-  after(async () => {
-    await sim.stop();
-    await fs.rm(dir, { recursive: true, force: true });
+    historyDelayMs: 600_000,
   });
 
   const deliver = async (name: string) =>
-    (await client.upload({ ...REQUEST, filnamn: name, source: { buffer: Buffer.from(`<vinn name="${name}"/>`) } })).uploadId;
+    (await ctx.client.upload({ ...REQUEST, filnamn: name, source: { buffer: Buffer.from(`<vinn name="${name}"/>`) } })).uploadId;
 
   it('classifies one upload with the default rule: pending, then what the simulator decided', async () => {
     const id = await deliver('h1.xml');
-    const pending = await client.history(id);
+    const pending = await ctx.client.history(id);
     assert.equal(pending.statusCode, 200);
     assert.equal(pending.status, 'pending');
     assert.ok(pending.body && typeof pending.body === 'object');
-    sim.settleHistory();
-    const decided = await client.history(id);
-    const expected = sim.deliveries().find((d) => d.deliveryId === id)?.status;
+    ctx.sim.settleHistory();
+    const decided = await ctx.client.history(id);
+    const expected = ctx.sim.deliveries().find((d) => d.deliveryId === id)?.status;
     assert.ok(expected === 'accepted' || expected === 'rejected', `simulator decided ${expected}`);
     assert.equal(decided.status, expected);
   });
 
   it('asks about many uploads at once over a bounded number of connections', async () => {
     const id = await deliver('many.xml');
-    const before = sim.stats().connections;
-    const answers = await Promise.all(Array.from({ length: 300 }, () => client.history(id)));
+    const before = ctx.sim.stats().connections;
+    const answers = await Promise.all(Array.from({ length: 300 }, () => ctx.client.history(id)));
     assert.ok(answers.every((a) => a.status === 'pending'));
-    const opened = sim.stats().connections - before;
+    const opened = ctx.sim.stats().connections - before;
     // One per possible upload plus the extra ones for heartbeats and history (4 + 4), not one per request.
     assert.ok(opened <= 8, `${opened} connections opened for 300 requests`);
-    assert.ok(client.stats().connections <= 8, `client counted ${client.stats().connections}`);
+    assert.ok(ctx.client.stats().connections <= 8, `client counted ${ctx.client.stats().connections}`);
   });
 
   it('lists every upload, each record classified', async () => {
     const ids = [await deliver('h2.xml'), await deliver('h3.xml')];
-    const list = await client.history();
+    const list = await ctx.client.history();
     assert.equal(list.status, 'accepted');
     assert.ok(Array.isArray(list.body));
     assert.ok(list.items && list.items.length >= 2);
@@ -74,7 +50,7 @@ describe('client: history against the simulator', function () {
   it('uses a replaced classification rule for one upload and for the list', async () => {
     const id = await deliver('h4.xml');
     const seen: unknown[] = [];
-    const custom = await clientFor(sim, {
+    const custom = await clientFor(ctx.sim, {
       classify: (record) => {
         seen.push(record);
         return 'rejected';
@@ -91,9 +67,9 @@ describe('client: history against the simulator', function () {
   });
 
   it('answers an unknown upload id with ValidationError UNKNOWN_UPLOAD_ID (404), not retried', async () => {
-    await client.heartbeat();
-    const before = sim.stats().requests;
-    const err = await client.history('00000000-0000-0000-0000-000000000000').then(
+    await ctx.client.heartbeat();
+    const before = ctx.sim.stats().requests;
+    const err = await ctx.client.history('00000000-0000-0000-0000-000000000000').then(
       () => assert.fail('expected a failure'),
       (e: unknown) => e,
     );
@@ -101,16 +77,16 @@ describe('client: history against the simulator', function () {
     assert.equal(err.code, 'UNKNOWN_UPLOAD_ID');
     assert.equal(err.statusCode, 404);
     assert.equal(err.field, 'uploadId');
-    assert.equal(sim.stats().requests - before, 1);
+    assert.equal(ctx.sim.stats().requests - before, 1);
   });
 
   it('refuses an answer that is not JSON with a ProtocolError quoting it', async () => {
-    await client.heartbeat();
-    sim.faults.invalidJsonNext(1, { match: /history/ });
-    await assert.rejects(client.history(), (err: unknown) => err instanceof ProtocolError && err.code === 'NOT_JSON');
+    await ctx.client.heartbeat();
+    ctx.sim.faults.invalidJsonNext(1, { match: /history/ });
+    await assert.rejects(ctx.client.history(), (err: unknown) => err instanceof ProtocolError && err.code === 'NOT_JSON');
   });
 
   it('refuses an empty upload id before sending anything', async () => {
-    await assert.rejects(client.history('  '), (err: unknown) => err instanceof ValidationError && err.field === 'uploadId');
+    await assert.rejects(ctx.client.history('  '), (err: unknown) => err instanceof ValidationError && err.field === 'uploadId');
   });
 });

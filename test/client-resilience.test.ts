@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   AuthorisationError,
@@ -15,9 +14,7 @@ import {
   isM2MError,
   readCertificate,
 } from '../lib';
-import { startSimulator } from '../simulator';
-import type { Simulator } from '../simulator/types';
-import { REQUEST, allLogLines, certificateOf, clientFor } from './helpers/client';
+import { REQUEST, allLogLines, certificateOf, clientFor, simulatorSuite } from './helpers/client';
 
 const OUT_OF_ORDER = JSON.stringify({ error: 'SegmentOutOfOrder', expectedSegment: 0 });
 
@@ -31,66 +28,48 @@ async function failure(promise: Promise<unknown>): Promise<unknown> {
 
 describe('client: sessions, retries, failures against the simulator', function () {
   this.timeout(30_000);
-  let sim: Simulator;
-  let dir: string;
-  let client: M2MClient;
+  const ctx = simulatorSuite('scb-client-resilience-');
   let data: Buffer;
   let file: string;
   /** Every error the tests saw, for the "no secrets" scan at the end. */
   const seen: unknown[] = [];
 
   before(async () => {
-    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'scb-client-resilience-'));
-    sim = await startSimulator({ dir: path.join(dir, 'sim') });
     // Three data segments.
     data = crypto.randomBytes(2 * SEGMENT_SIZE + 4096);
-    file = path.join(dir, 'V40_2026.xml');
+    file = path.join(ctx.dir, 'V40_2026.xml');
     await fs.writeFile(file, data);
   });
 
-  beforeEach(async () => {
-    client = await clientFor(sim);
-  });
-
-  afterEach(async () => {
-    sim.faults.clear();
-    await client.close();
-  });
-
-  after(async () => {
-    await sim.stop();
-    await fs.rm(dir, { recursive: true, force: true });
-  });
-
-  const upload = (c: M2MClient = client, signal?: AbortSignal) => c.upload({ ...REQUEST, filnamn: 'V40_2026.xml', source: { path: file } }, { signal });
+  const upload = (c: M2MClient = ctx.client, signal?: AbortSignal) => c.upload({ ...REQUEST, filnamn: 'V40_2026.xml', source: { path: file } }, { signal });
 
   function assertDelivered(uploadId: string): void {
-    const d = sim.deliveries().find((x) => x.deliveryId === uploadId);
+    const d = ctx.sim.deliveries().find((x) => x.deliveryId === uploadId);
     assert.ok(d, `delivery ${uploadId}`);
     assert.equal(d.sha256, crypto.createHash('sha256').update(data).digest('hex'));
   }
 
   it('renews a session lost between segments (one heartbeat) and the file arrives whole', async () => {
-    await client.heartbeat();
-    sim.faults.expireSessionBeforeNext({ match: /\/file\/1\// });
+    await ctx.client.heartbeat();
+    ctx.sim.faults.expireSessionBeforeNext({ match: /\/file\/1\// });
     const result = await upload();
     assertDelivered(result.uploadId);
-    assert.equal(client.stats().sessionRenewals, 1);
-    assert.equal(client.stats().heartbeats, 2);
+    assert.equal(ctx.client.stats().sessionRenewals, 1);
+    assert.equal(ctx.client.stats().heartbeats, 2);
     assert.ok(result.retries >= 1);
   });
 
   it('renews the session when an API call is answered with an HTML logon page', async () => {
-    await client.heartbeat();
-    sim.faults.htmlNext(1, { match: /\/file\/0\// });
+    await ctx.client.heartbeat();
+    ctx.sim.faults.htmlNext(1, { match: /\/file\/0\// });
     const result = await upload();
     assertDelivered(result.uploadId);
-    assert.equal(client.stats().sessionRenewals, 1);
+    assert.equal(ctx.client.stats().sessionRenewals, 1);
   });
 
   it('gives up with SessionError when the session is refused again right after a new heartbeat', async () => {
-    await client.heartbeat();
-    sim.faults.htmlNext(2, { match: /\/file\/0\// });
+    await ctx.client.heartbeat();
+    ctx.sim.faults.htmlNext(2, { match: /\/file\/0\// });
     const err = await failure(upload());
     seen.push(err);
     assert.ok(err instanceof SessionError, String(err));
@@ -99,18 +78,18 @@ describe('client: sessions, retries, failures against the simulator', function (
   });
 
   it('restarts the file from segment 0, once, when a segment is refused as out of order', async () => {
-    await client.heartbeat();
-    sim.faults.failNext(1, { status: 409, match: /\/file\/1\//, body: OUT_OF_ORDER });
-    const before = sim.stats().requests;
+    await ctx.client.heartbeat();
+    ctx.sim.faults.failNext(1, { status: 409, match: /\/file\/1\//, body: OUT_OF_ORDER });
+    const before = ctx.sim.stats().requests;
     const result = await upload();
     assertDelivered(result.uploadId);
     assert.equal(result.retries, 1);
     // 0, 1 (refused), 0, 1, 2, close
-    assert.equal(sim.stats().requests - before, 6);
+    assert.equal(ctx.sim.stats().requests - before, 6);
   });
 
   it('fails with ProtocolError SEGMENT_OUT_OF_ORDER when it happens again after the restart', async () => {
-    sim.faults.failNext(2, { status: 409, match: /\/file\/1\//, body: OUT_OF_ORDER });
+    ctx.sim.faults.failNext(2, { status: 409, match: /\/file\/1\//, body: OUT_OF_ORDER });
     const err = await failure(upload());
     seen.push(err);
     assert.ok(err instanceof ProtocolError, String(err));
@@ -118,58 +97,58 @@ describe('client: sessions, retries, failures against the simulator', function (
   });
 
   it('resends only the failed segment after a 500', async () => {
-    await client.heartbeat();
-    sim.faults.failNext(1, { status: 500, match: /\/file\/2\// });
-    const before = sim.stats().requests;
+    await ctx.client.heartbeat();
+    ctx.sim.faults.failNext(1, { status: 500, match: /\/file\/2\// });
+    const before = ctx.sim.stats().requests;
     const result = await upload();
     assertDelivered(result.uploadId);
     assert.equal(result.retries, 1);
     // 0, 1, 2 (500), 2, close
-    assert.equal(sim.stats().requests - before, 5);
+    assert.equal(ctx.sim.stats().requests - before, 5);
   });
 
   it('resends a segment whose connection was reset mid-body', async () => {
-    await client.heartbeat();
-    sim.faults.resetNext(1, { match: /\/file\/1\//, afterBytes: 64 * 1024 });
+    await ctx.client.heartbeat();
+    ctx.sim.faults.resetNext(1, { match: /\/file\/1\//, afterBytes: 64 * 1024 });
     const result = await upload();
     assertDelivered(result.uploadId);
     assert.equal(result.retries, 1);
   });
 
   it('does not retry a 401: one request, an AuthorisationError naming organisation, survey and format', async () => {
-    const other = await clientFor(sim, { certificateName: 'other-org' });
+    const other = await clientFor(ctx.sim, { certificateName: 'other-org' });
     try {
       await other.heartbeat();
-      const before = sim.stats().requests;
+      const before = ctx.sim.stats().requests;
       const err = await failure(upload(other));
       seen.push(err);
       assert.ok(err instanceof AuthorisationError, String(err));
       assert.equal(err.statusCode, 401);
       for (const part of ['9990000045', 'VINN', 'V40']) assert.ok(err.message.includes(part), err.message);
-      assert.equal(sim.stats().requests - before, 1);
+      assert.equal(ctx.sim.stats().requests - before, 1);
     } finally {
       await other.close();
     }
   });
 
   it('gives up after maxRetries on 5xx with a ServerError carrying the status and the body', async () => {
-    sim.faults.failNext(10, { status: 503, match: /history/, body: 'Service Unavailable: maintenance' });
-    await client.heartbeat();
-    const before = sim.stats().requests;
-    const err = await failure(client.history());
+    ctx.sim.faults.failNext(10, { status: 503, match: /history/, body: 'Service Unavailable: maintenance' });
+    await ctx.client.heartbeat();
+    const before = ctx.sim.stats().requests;
+    const err = await failure(ctx.client.history());
     seen.push(err);
     assert.ok(err instanceof ServerError, String(err));
     assert.equal(err.statusCode, 503);
     assert.match(err.message, /maintenance/);
     // first attempt + 3 retries (FAST_RETRY)
-    assert.equal(sim.stats().requests - before, 4);
+    assert.equal(ctx.sim.stats().requests - before, 4);
   });
 
   it('turns a request that outlives its timeout into a NetworkError TIMEOUT', async () => {
-    const impatient = await clientFor(sim, { timeouts: { shortRequestMs: 300 }, retry: { maxRetries: 0 } });
+    const impatient = await clientFor(ctx.sim, { timeouts: { shortRequestMs: 300 }, retry: { maxRetries: 0 } });
     try {
       await impatient.heartbeat();
-      sim.faults.slowNext(1, 3000, { match: /history/ });
+      ctx.sim.faults.slowNext(1, 3000, { match: /history/ });
       const started = Date.now();
       const err = await failure(impatient.history());
       seen.push(err);
@@ -182,7 +161,7 @@ describe('client: sessions, retries, failures against the simulator', function (
   });
 
   it('refuses a server certificate from an unknown CA and says to set the CA file', async () => {
-    const trusting = await clientFor(sim, { ca: undefined });
+    const trusting = await clientFor(ctx.sim, { ca: undefined });
     try {
       const err = await failure(trusting.heartbeat());
       seen.push(err);
@@ -195,7 +174,7 @@ describe('client: sessions, retries, failures against the simulator', function (
   });
 
   it('reports a client certificate the server refuses as a certificate or authorisation error, not retried', async () => {
-    const untrusted = await clientFor(sim, { certificateName: 'untrusted' });
+    const untrusted = await clientFor(ctx.sim, { certificateName: 'untrusted' });
     try {
       const err = await failure(untrusted.heartbeat());
       seen.push(err);
@@ -207,43 +186,43 @@ describe('client: sessions, retries, failures against the simulator', function (
   });
 
   it('close() stops an upload in flight with CLIENT_CLOSED and later calls fail the same way', async () => {
-    await client.heartbeat();
-    sim.faults.slowNext(1, 5000, { match: /\/file\/1\// });
-    const requestsAtStart = sim.stats().requests;
+    await ctx.client.heartbeat();
+    ctx.sim.faults.slowNext(1, 5000, { match: /\/file\/1\// });
+    const requestsAtStart = ctx.sim.stats().requests;
     const outcome = failure(upload());
     // Wait until segment 1 is at the server, then close.
     const deadline = Date.now() + 5000;
-    while (sim.stats().requests < requestsAtStart + 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    while (ctx.sim.stats().requests < requestsAtStart + 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     const started = Date.now();
-    await client.close();
+    await ctx.client.close();
     const err = await outcome;
     seen.push(err);
     assert.ok(err instanceof NetworkError, String(err));
     assert.equal(err.code, 'CLIENT_CLOSED');
     assert.ok(Date.now() - started < 1000);
-    const later = await failure(client.heartbeat());
+    const later = await failure(ctx.client.heartbeat());
     assert.ok(isM2MError(later) && later.code === 'CLIENT_CLOSED');
   });
 
   it('stops at once when the caller aborts, and sends nothing more', async () => {
-    await client.heartbeat();
-    sim.faults.slowNext(1, 5000, { match: /\/file\/0\// });
+    await ctx.client.heartbeat();
+    ctx.sim.faults.slowNext(1, 5000, { match: /\/file\/0\// });
     const controller = new AbortController();
-    const before = sim.stats().requests;
-    const outcome = failure(upload(client, controller.signal));
+    const before = ctx.sim.stats().requests;
+    const outcome = failure(upload(ctx.client, controller.signal));
     const deadline = Date.now() + 5000;
-    while (sim.stats().requests < before + 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    while (ctx.sim.stats().requests < before + 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     controller.abort();
     const err = await outcome;
     seen.push(err);
     assert.ok(isM2MError(err) && err.code === 'ABORTED', String(err));
-    assert.equal(sim.stats().requests - before, 1);
+    assert.equal(ctx.sim.stats().requests - before, 1);
   });
 
   it('never shows the passphrase, the key or a cookie value in errors or log lines', async () => {
-    const c = sim.certificates.valid;
+    const c = ctx.sim.certificates.valid;
     seen.push(await failure(readCertificate({ path: c.path, passphrase: `${c.passphrase}-wrong` })));
-    const key = (await certificateOf(sim)).key;
+    const key = (await certificateOf(ctx.sim)).key;
     const keyLine = key.split('\n')[1];
     const texts = [
       ...seen.map((e) => (e instanceof Error ? `${e.message} ${JSON.stringify(e)} ${e.stack ?? ''}` : String(e))),

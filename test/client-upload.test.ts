@@ -1,12 +1,9 @@
 import assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import { promises as fs, appendFileSync } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { M2MClient, SEGMENT_SIZE, ValidationError, type UploadProgress } from '../lib';
-import { startSimulator } from '../simulator';
-import type { Simulator } from '../simulator/types';
-import { REQUEST, clientFor } from './helpers/client';
+import { SEGMENT_SIZE, ValidationError, type UploadProgress } from '../lib';
+import { REQUEST, clientFor, simulatorSuite } from './helpers/client';
 
 function sha256(data: Buffer): string {
   return crypto.createHash('sha256').update(data).digest('hex');
@@ -14,55 +11,34 @@ function sha256(data: Buffer): string {
 
 describe('client: heartbeat and uploads against the simulator', function () {
   this.timeout(30_000);
-  let sim: Simulator;
-  let dir: string;
-  let client: M2MClient;
-
-  before(async () => {
-    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'scb-client-upload-'));
-    sim = await startSimulator({ dir: path.join(dir, 'sim') });
-  });
-
-  beforeEach(async () => {
-    client = await clientFor(sim);
-  });
-
-  afterEach(async () => {
-    sim.faults.clear();
-    await client.close();
-  });
-
-  after(async () => {
-    await sim.stop();
-    await fs.rm(dir, { recursive: true, force: true });
-  });
+  const ctx = simulatorSuite('scb-client-upload-');
 
   function delivery(id: string) {
-    const found = sim.deliveries().find((d) => d.deliveryId === id);
+    const found = ctx.sim.deliveries().find((d) => d.deliveryId === id);
     assert.ok(found, `the simulator has delivery ${id}`);
     return found;
   }
 
   it('heartbeat answers the server time over mutual TLS and opens the session', async () => {
-    const before = sim.stats().heartbeats;
-    const beat = await client.heartbeat();
+    const before = ctx.sim.stats().heartbeats;
+    const beat = await ctx.client.heartbeat();
     assert.equal(beat.ok, true);
     assert.equal(beat.statusCode, 200);
     assert.ok(beat.serverTime.length > 0 && !beat.serverTime.startsWith('"'), `serverTime ${beat.serverTime}`);
-    assert.equal(sim.stats().heartbeats - before, 1);
-    assert.equal(client.stats().heartbeats, 1);
-    assert.equal(client.apiRoot, `${sim.url}m2m/v2/`);
-    assert.equal(client.certificate.commonName !== undefined, true);
+    assert.equal(ctx.sim.stats().heartbeats - before, 1);
+    assert.equal(ctx.client.stats().heartbeats, 1);
+    assert.equal(ctx.client.apiRoot, `${ctx.sim.url}m2m/v2/`);
+    assert.equal(ctx.client.certificate.commonName !== undefined, true);
   });
 
   it('uploads a 30 MB file from disk in 4 segments + close; it arrives identical', async () => {
     const data = crypto.randomBytes(30 * 1024 * 1024);
-    const file = path.join(dir, 'V40_2026.xml');
+    const file = path.join(ctx.dir, 'V40_2026.xml');
     await fs.writeFile(file, data);
     const progress: UploadProgress[] = [];
-    const requestsBefore = sim.stats().requests;
+    const requestsBefore = ctx.sim.stats().requests;
 
-    const result = await client.upload({ ...REQUEST, filnamn: 'V40_2026.xml', source: { path: file } }, { onProgress: (p) => progress.push(p) });
+    const result = await ctx.client.upload({ ...REQUEST, filnamn: 'V40_2026.xml', source: { path: file } }, { onProgress: (p) => progress.push(p) });
 
     assert.equal(result.segments, 4);
     assert.equal(result.bytes, data.length);
@@ -85,17 +61,17 @@ describe('client: heartbeat and uploads against the simulator', function () {
       ],
     );
     // heartbeat + 4 segments + close
-    assert.equal(sim.stats().requests - requestsBefore, 6);
+    assert.equal(ctx.sim.stats().requests - requestsBefore, 6);
   });
 
   it('uploads a 0-byte file with the closing POST alone', async () => {
-    const file = path.join(dir, 'empty.xml');
+    const file = path.join(ctx.dir, 'empty.xml');
     await fs.writeFile(file, '');
-    await client.heartbeat();
-    const before = sim.stats().requests;
-    const result = await client.upload({ ...REQUEST, filnamn: 'empty.xml', source: { path: file } });
+    await ctx.client.heartbeat();
+    const before = ctx.sim.stats().requests;
+    const result = await ctx.client.upload({ ...REQUEST, filnamn: 'empty.xml', source: { path: file } });
     assert.equal(result.segments, 0);
-    assert.equal(sim.stats().requests - before, 1);
+    assert.equal(ctx.sim.stats().requests - before, 1);
     const d = delivery(result.uploadId);
     assert.equal(d.size, 0);
     assert.equal(d.sha256, sha256(Buffer.alloc(0)));
@@ -103,7 +79,7 @@ describe('client: heartbeat and uploads against the simulator', function () {
 
   it('uploads a Buffer source, sliced into segments, with a version and an odd file name', async () => {
     const data = crypto.randomBytes(SEGMENT_SIZE + 1234);
-    const result = await client.upload({ ...REQUEST, filnamn: 'V40 räkenskaper (1).xml', version: '3', source: { buffer: data } });
+    const result = await ctx.client.upload({ ...REQUEST, filnamn: 'V40 räkenskaper (1).xml', version: '3', source: { buffer: data } });
     assert.equal(result.segments, 2);
     const d = delivery(result.uploadId);
     assert.equal(d.sha256, sha256(data));
@@ -112,7 +88,7 @@ describe('client: heartbeat and uploads against the simulator', function () {
   });
 
   it('uploads through v1 in one POST and returns its upload id', async () => {
-    const v1 = await clientFor(sim, { apiVersion: 'v1' });
+    const v1 = await clientFor(ctx.sim, { apiVersion: 'v1' });
     try {
       const data = Buffer.from('<?xml version="1.0"?><vinn/>');
       const result = await v1.upload({ ...REQUEST, filnamn: 'v1.xml', source: { buffer: data } });
@@ -127,19 +103,19 @@ describe('client: heartbeat and uploads against the simulator', function () {
   });
 
   it('shares one heartbeat among many concurrent uploads', async () => {
-    const before = sim.stats().heartbeats;
+    const before = ctx.sim.stats().heartbeats;
     const results = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => client.upload({ ...REQUEST, filnamn: `c${i}.xml`, source: { buffer: Buffer.from(`file ${i}`) } })),
+      Array.from({ length: 8 }, (_, i) => ctx.client.upload({ ...REQUEST, filnamn: `c${i}.xml`, source: { buffer: Buffer.from(`file ${i}`) } })),
     );
     assert.equal(new Set(results.map((r) => r.uploadId)).size, 8);
-    assert.equal(client.stats().heartbeats, 1);
-    assert.equal(sim.stats().heartbeats - before, 1);
+    assert.equal(ctx.client.stats().heartbeats, 1);
+    assert.equal(ctx.sim.stats().heartbeats - before, 1);
   });
 
   it('runs at most maxConcurrentUploads uploads at once; the others wait their turn', async () => {
-    const bounded = await clientFor(sim, { maxConcurrentUploads: 2 });
+    const bounded = await clientFor(ctx.sim, { maxConcurrentUploads: 2 });
     try {
-      sim.faults.slowNext(6, 150, { match: /\/file\/0\// });
+      ctx.sim.faults.slowNext(6, 150, { match: /\/file\/0\// });
       let peak = 0;
       const sample = (): void => {
         peak = Math.max(peak, bounded.stats().uploadsInFlight);
@@ -159,9 +135,9 @@ describe('client: heartbeat and uploads against the simulator', function () {
   });
 
   it('stops with FILE_CHANGED when the file grows while it is sent', async () => {
-    const file = path.join(dir, 'growing.xml');
+    const file = path.join(ctx.dir, 'growing.xml');
     await fs.writeFile(file, crypto.randomBytes(SEGMENT_SIZE + 10));
-    const upload = client.upload(
+    const upload = ctx.client.upload(
       { ...REQUEST, filnamn: 'growing.xml', source: { path: file } },
       { onProgress: (p) => p.segment === 1 && appendFileSync(file, 'more') },
     );
@@ -174,12 +150,12 @@ describe('client: heartbeat and uploads against the simulator', function () {
   });
 
   it('refuses an invalid request before any request is sent', async () => {
-    const before = sim.stats().requests;
-    await assert.rejects(client.upload({ ...REQUEST, referensperiod: '2022-06-15', filnamn: 'x.xml', source: { buffer: Buffer.from('x') } }), ValidationError);
-    await assert.rejects(client.upload({ ...REQUEST, filnamn: 'missing.xml', source: { path: path.join(dir, 'missing.xml') } }), (err: unknown) => {
+    const before = ctx.sim.stats().requests;
+    await assert.rejects(ctx.client.upload({ ...REQUEST, referensperiod: '2022-06-15', filnamn: 'x.xml', source: { buffer: Buffer.from('x') } }), ValidationError);
+    await assert.rejects(ctx.client.upload({ ...REQUEST, filnamn: 'missing.xml', source: { path: path.join(ctx.dir, 'missing.xml') } }), (err: unknown) => {
       assert.ok(err instanceof ValidationError && err.code === 'FILE_UNREADABLE', String(err));
       return true;
     });
-    assert.equal(sim.stats().requests, before);
+    assert.equal(ctx.sim.stats().requests, before);
   });
 });

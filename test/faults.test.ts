@@ -8,7 +8,6 @@
 import * as assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { NetworkError, SEGMENT_SIZE, isM2MError } from '../lib';
@@ -17,7 +16,7 @@ import type { Simulator } from '../simulator/types';
 import type { NodeMessage } from '../nodes/shared/red';
 import { REQUEST, clientFor } from './helpers/client';
 import { Outcomes } from './helpers/faults';
-import { CONFIG, TAB, baseFlow, credentialsOf, helper, load, type FlowNode } from './helpers/node-red';
+import { CONFIG, TAB, baseFlow, credentialsOf, helper, load, nodeSuite, type FlowNode } from './helpers/node-red';
 import { makeTestPki } from './helpers/pki';
 
 const sha256 = (data: Buffer) => crypto.createHash('sha256').update(data).digest('hex');
@@ -29,31 +28,18 @@ type Ending = { ended: 'output'; msg: NodeMessage } | { ended: 'caught'; msg: No
 
 describe('faults: every msg through the upload node ends in one success or one Catch', function () {
   this.timeout(60_000);
-  let simulator: Simulator;
-  let dir: string;
+  const ctx = nodeSuite({ simulator: { clients: VALID_ONLY, keepFiles: false }, tmpDir: 'scb-faults-' });
   /** Two data segments: the second starts after a full 9 216 000-byte one. */
   let file: string;
   let data: Buffer;
 
   before(async () => {
-    simulator = await startSimulator({ clients: VALID_ONLY, keepFiles: false });
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'scb-faults-'));
     data = crypto.randomBytes(SEGMENT_SIZE + 4096);
-    file = path.join(dir, 'V40_2026-06.xml');
+    file = path.join(ctx.dir, 'V40_2026-06.xml');
     fs.writeFileSync(file, data);
   });
-  after(async () => {
-    await helper.unload();
-    await simulator.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.rmSync(simulator.dir, { recursive: true, force: true });
-  });
-  afterEach(async () => {
-    simulator.faults.clear();
-    await helper.unload();
-  });
 
-  function uploadFlow(server: Pick<Simulator, 'url' | 'caPath' | 'certificates'> = simulator, config: Record<string, unknown> = {}): FlowNode[] {
+  function uploadFlow(server: Pick<Simulator, 'url' | 'caPath' | 'certificates'> = ctx.simulator, config: Record<string, unknown> = {}): FlowNode[] {
     return [
       ...baseFlow(server as Simulator, config),
       {
@@ -73,7 +59,7 @@ describe('faults: every msg through the upload node ends in one success or one C
    * waits for the node's work to finish) so that nothing more can come, and checks it ended once.
    */
   async function sendOne(flow: FlowNode[] = uploadFlow()): Promise<Ending & { sent: NodeMessage }> {
-    await load(flow, credentialsOf(simulator));
+    await load(flow, credentialsOf(ctx.simulator));
     const outcomes = new Outcomes('marker');
     outcomes.listen(['out'], 'caught');
     const marker = crypto.randomUUID();
@@ -91,7 +77,7 @@ describe('faults: every msg through the upload node ends in one success or one C
     assert.equal(ending.ended, 'output', `expected an output, got a Catch: ${JSON.stringify(ending.msg.error)}`);
     const { msg, sent } = ending;
     for (const key of ['_msgid', 'filename', 'marker', 'topic']) assert.equal(msg[key], sent[key], key);
-    const added = simulator.deliveries().slice(deliveriesBefore);
+    const added = ctx.simulator.deliveries().slice(deliveriesBefore);
     assert.equal(added.length, 1, `one delivery, got ${added.length}`);
     assert.equal(added[0].deliveryId, msg.uploadId);
     assert.equal(added[0].filnamn, path.basename(file));
@@ -108,56 +94,56 @@ describe('faults: every msg through the upload node ends in one success or one C
     const error = msg.error as { message: string; source: { id: string } };
     assert.equal(error.source.id, 'up');
     assert.match(error.message, message);
-    assert.equal(simulator.deliveries().length, deliveriesBefore, 'nothing delivered');
+    assert.equal(ctx.simulator.deliveries().length, deliveriesBefore, 'nothing delivered');
   }
 
   it('a 5xx burst within the retries: success, one identical file', async () => {
-    const before = simulator.deliveries().length;
-    simulator.faults.failNext(3, { status: 503, match: /\/file\// });
+    const before = ctx.simulator.deliveries().length;
+    ctx.simulator.faults.failNext(3, { status: 503, match: /\/file\// });
     const ending = await sendOne();
     assertDeliveredOnce(ending, before);
   });
 
   it('5xx beyond the retries: one Catch with statusCode 500 and the server text', async () => {
-    const before = simulator.deliveries().length;
-    const requests = simulator.stats().requests;
-    simulator.faults.failNext(50, { status: 500, match: SEGMENT_1, body: 'Internal error at SCB' });
+    const before = ctx.simulator.deliveries().length;
+    const requests = ctx.simulator.stats().requests;
+    ctx.simulator.faults.failNext(50, { status: 500, match: SEGMENT_1, body: 'Internal error at SCB' });
     const ending = await sendOne();
     assertCaughtOnce(ending, /500.*Internal error at SCB/, before);
     assert.equal(ending.msg.statusCode, 500);
     // heartbeat, segment 0, then segment 1 tried 1 + 4 times (the client's default bound).
-    assert.equal(simulator.stats().requests - requests, 7);
+    assert.equal(ctx.simulator.stats().requests - requests, 7);
   });
 
   it('a reset in the middle of a segment: the segment is resent, one identical file', async () => {
-    const before = simulator.deliveries().length;
-    simulator.faults.resetNext(1, { match: SEGMENT_1, afterBytes: 2048 });
+    const before = ctx.simulator.deliveries().length;
+    ctx.simulator.faults.resetNext(1, { match: SEGMENT_1, afterBytes: 2048 });
     assertDeliveredOnce(await sendOne(), before);
   });
 
   it('a reset in the middle of the first, full 9 MB segment: one identical file', async () => {
-    const before = simulator.deliveries().length;
-    simulator.faults.resetNext(1, { match: /\/file\/0\//, afterBytes: 4 * 1024 * 1024 });
+    const before = ctx.simulator.deliveries().length;
+    ctx.simulator.faults.resetNext(1, { match: /\/file\/0\//, afterBytes: 4 * 1024 * 1024 });
     assertDeliveredOnce(await sendOne(), before);
   });
 
   it('the session expires between segments: renewed, restarted from segment 0, one identical file', async () => {
-    const before = simulator.deliveries().length;
-    const sessions = simulator.stats().sessionsCreated;
-    simulator.faults.expireSessionBeforeNext({ match: SEGMENT_1 });
+    const before = ctx.simulator.deliveries().length;
+    const sessions = ctx.simulator.stats().sessionsCreated;
+    ctx.simulator.faults.expireSessionBeforeNext({ match: SEGMENT_1 });
     assertDeliveredOnce(await sendOne(), before);
-    assert.equal(simulator.stats().sessionsCreated - sessions, 2, 'the first session and its renewal');
+    assert.equal(ctx.simulator.stats().sessionsCreated - sessions, 2, 'the first session and its renewal');
   });
 
   it('a slow server (1.5 s on the closing segment) within the default timeout: waited for, not resent', async () => {
-    const before = simulator.deliveries().length;
-    const requests = simulator.stats().requests;
-    simulator.faults.slowNext(1, 1500, { match: CLOSING });
+    const before = ctx.simulator.deliveries().length;
+    const requests = ctx.simulator.stats().requests;
+    ctx.simulator.faults.slowNext(1, 1500, { match: CLOSING });
     const started = Date.now();
     assertDeliveredOnce(await sendOne(), before);
     assert.ok(Date.now() - started >= 1500);
     // heartbeat, segments 0 and 1, closing: nothing twice.
-    assert.equal(simulator.stats().requests - requests, 4);
+    assert.equal(ctx.simulator.stats().requests - requests, 4);
   });
 
   it('the server down (connection refused): one Catch naming the connection failure, after bounded retries', async () => {
@@ -165,7 +151,7 @@ describe('faults: every msg through the upload node ends in one success or one C
     await down.stop();
     try {
       const ending = await sendOne(uploadFlow(down));
-      assertCaughtOnce(ending, /ECONNREFUSED/, simulator.deliveries().length);
+      assertCaughtOnce(ending, /ECONNREFUSED/, ctx.simulator.deliveries().length);
       assert.equal(ending.msg.statusCode, undefined, 'no server answered');
     } finally {
       fs.rmSync(down.dir, { recursive: true, force: true });
@@ -173,20 +159,20 @@ describe('faults: every msg through the upload node ends in one success or one C
   });
 
   it('an F5 HTML logon page instead of the closing answer: session renewed, closing resent, one identical file', async () => {
-    const before = simulator.deliveries().length;
-    simulator.faults.htmlNext(1, { match: CLOSING });
+    const before = ctx.simulator.deliveries().length;
+    ctx.simulator.faults.htmlNext(1, { match: CLOSING });
     assertDeliveredOnce(await sendOne(), before);
   });
 
   it('the F5 page again right after a new session: one Catch saying the F5 refuses the session', async () => {
-    const before = simulator.deliveries().length;
-    simulator.faults.htmlNext(2, { match: SEGMENT_1 });
+    const before = ctx.simulator.deliveries().length;
+    ctx.simulator.faults.htmlNext(2, { match: SEGMENT_1 });
     assertCaughtOnce(await sendOne(), /session.*F5|F5.*session/i, before);
   });
 
   it('invalid JSON in answer to the closing segment: one Catch saying the answer is not JSON', async () => {
-    const before = simulator.deliveries().length;
-    simulator.faults.invalidJsonNext(1, { match: CLOSING });
+    const before = ctx.simulator.deliveries().length;
+    ctx.simulator.faults.invalidJsonNext(1, { match: CLOSING });
     const ending = await sendOne();
     assertCaughtOnce(ending, /not JSON/, before);
     assert.equal(ending.msg.statusCode, 200);
@@ -198,12 +184,12 @@ describe('faults: every msg through the upload node ends in one success or one C
     const server = tls.createServer({ key: pki.server.keyPem, cert: pki.server.certPem, ca: [pki.ca.certPem], requestCert: true, rejectUnauthorized: true });
     server.on('tlsClientError', (err) => handshakes.push(err));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const caPath = path.join(dir, 'other-ca.pem');
+    const caPath = path.join(ctx.dir, 'other-ca.pem');
     fs.writeFileSync(caPath, pki.ca.certPem);
     const url = `https://127.0.0.1:${(server.address() as { port: number }).port}/`;
     try {
-      const before = simulator.deliveries().length;
-      const ending = await sendOne(uploadFlow({ url, caPath, certificates: simulator.certificates }));
+      const before = ctx.simulator.deliveries().length;
+      const ending = await sendOne(uploadFlow({ url, caPath, certificates: ctx.simulator.certificates }));
       // Node's TLS server closes the socket without an alert, so the client sees a connection
       // closed during the handshake: a network failure, retried within its bound.
       assertCaughtOnce(ending, /connection to 127\.0\.0\.1:\d+ failed/, before);
@@ -216,7 +202,7 @@ describe('faults: every msg through the upload node ends in one success or one C
 
   describe('a slow server with a short per-request timeout (client level: the config node has no timeout setting)', () => {
     async function withShortTimeout<T>(run: (client: Awaited<ReturnType<typeof clientFor>>) => Promise<T>): Promise<T> {
-      const client = await clientFor(simulator, { timeouts: { requestMs: 400, shortRequestMs: 400 } });
+      const client = await clientFor(ctx.simulator, { timeouts: { requestMs: 400, shortRequestMs: 400 } });
       try {
         return await run(client);
       } finally {
@@ -225,23 +211,23 @@ describe('faults: every msg through the upload node ends in one success or one C
     }
 
     it('a data segment slower than the timeout is resent and the file arrives once, identical', async () => {
-      const before = simulator.deliveries().length;
+      const before = ctx.simulator.deliveries().length;
       const result = await withShortTimeout(async (client) => {
         await client.heartbeat();
-        simulator.faults.slowNext(1, 2000, { match: SEGMENT_1 });
+        ctx.simulator.faults.slowNext(1, 2000, { match: SEGMENT_1 });
         return client.upload({ ...REQUEST, filnamn: 'slow-segment.xml', source: { path: file } });
       });
       assert.ok(result.retries >= 1);
-      const added = simulator.deliveries().slice(before);
+      const added = ctx.simulator.deliveries().slice(before);
       assert.equal(added.length, 1);
       assert.equal(added[0].sha256, sha256(data));
     });
 
     it('a closing segment slower than the timeout: the file is not delivered twice nor damaged', async () => {
-      const before = simulator.deliveries().length;
+      const before = ctx.simulator.deliveries().length;
       const outcome = await withShortTimeout(async (client) => {
         await client.heartbeat();
-        simulator.faults.slowNext(1, 2000, { match: CLOSING });
+        ctx.simulator.faults.slowNext(1, 2000, { match: CLOSING });
         return client.upload({ ...REQUEST, filnamn: 'slow-closing.xml', source: { path: file } }).then(
           (r) => ({ ok: true as const, uploadId: r.uploadId }),
           (err: unknown) => ({ ok: false as const, err }),
@@ -249,7 +235,7 @@ describe('faults: every msg through the upload node ends in one success or one C
       });
       // The server joined the file before it was slow to answer; whatever the client concludes,
       // the server must hold one copy, whole.
-      const added = simulator.deliveries().slice(before);
+      const added = ctx.simulator.deliveries().slice(before);
       assert.deepEqual(
         added.map((d) => ({ size: d.size, sha256: d.sha256 })),
         [{ size: data.length, sha256: sha256(data) }],

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Browser } from 'playwright-core';
 import { launchChromium } from './browser/chromium';
-import { adminRequest, linkPackage, makeUserDir, NODE_TYPES, PACKAGE_NAME, removeDir, REPO, startNodeRed, type NodeRedProcess } from './browser/node-red-process';
+import { adminRequest, makeUserDir, NODE_TYPES, PACKAGE_NAME, removeDir, REPO, startNodeRed, type NodeRedProcess } from './helpers/node-red-process';
 
 const LANGUAGES = ['en-US', 'sv'] as const;
 type Language = (typeof LANGUAGES)[number];
@@ -116,7 +116,6 @@ describe('i18n: English and Swedish', () => {
 
     before(async () => {
       userDir = makeUserDir('scb-m2m-i18n-');
-      linkPackage(userDir);
       nodeRed = await startNodeRed(userDir);
     });
 

@@ -4,97 +4,36 @@
  * package installed in its user dir, as a child process.
  */
 import * as assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as net from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const bcrypt = require('bcryptjs') as { hashSync(password: string, rounds: number): string };
+import { adminToken, credentialsAuth, makeUserDir, removeDir, startNodeRed, type NodeRedProcess } from './helpers/node-red-process';
 
-const ROOT = path.join(__dirname, '..');
 const PASSWORD = 'test-password';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe('admin endpoints in a real Node-RED with adminAuth', function () {
   this.timeout(30_000);
   let dir: string;
-  let child: ChildProcess;
+  let nr: NodeRedProcess;
   let base: string;
-  let exited: Promise<void>;
 
   before(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'scb-nr-auth-'));
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    const hash = bcrypt.hashSync(PASSWORD, 4);
-    fs.mkdirSync(path.join(dir, 'node_modules', '@flowreport'), { recursive: true });
-    fs.symlinkSync(ROOT, path.join(dir, 'node_modules', '@flowreport', 'node-red-scb-m2m'), 'dir');
-    fs.writeFileSync(
-      path.join(dir, 'settings.js'),
-      `module.exports = ${JSON.stringify({
-        uiHost: '127.0.0.1',
-        uiPort: port,
-        userDir: dir,
-        flowFile: 'flows.json',
+    dir = makeUserDir('scb-nr-auth-');
+    nr = await startNodeRed(dir, {
+      settings: {
         credentialSecret: 'test-secret',
-        logging: { console: { level: 'warn' } },
-        editorTheme: { tours: false },
-        diagnostics: { enabled: false },
-        telemetry: { enabled: false },
-        adminAuth: {
-          type: 'credentials',
-          users: [
-            { username: 'admin', password: hash, permissions: '*' },
-            { username: 'viewer', password: hash, permissions: 'read' },
-          ],
-        },
-      })};\n`,
-    );
-    child = spawn(process.execPath, [require.resolve(path.join(process.env.SCB_M2M_NODE_RED ?? 'node-red', 'red.js')), '--settings', path.join(dir, 'settings.js'), '--userDir', dir], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+        adminAuth: credentialsAuth([
+          { username: 'admin', password: PASSWORD, permissions: '*' },
+          { username: 'viewer', password: PASSWORD, permissions: 'read' },
+        ]),
+      },
     });
-    let output = '';
-    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-    exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    // Ready when the editor's login endpoint answers; bounded.
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      const ok = await fetch(`${base}/auth/login`).then((r) => r.ok, () => false);
-      if (ok) break;
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`Node-RED did not start:\n${output}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    base = nr.base;
   });
 
   after(async () => {
-    if (child && child.exitCode === null) {
-      child.kill('SIGTERM');
-      await exited;
-    }
-    fs.rmSync(dir, { recursive: true, force: true });
+    await nr?.stop();
+    removeDir(dir);
   });
 
-  async function token(username: string): Promise<string> {
-    const res = await fetch(`${base}/auth/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ client_id: 'node-red-admin', grant_type: 'password', scope: username === 'viewer' ? 'read' : '*', username, password: PASSWORD }),
-    });
-    assert.equal(res.status, 200);
-    return ((await res.json()) as { access_token: string }).access_token;
-  }
+  const token = (username: string) => adminToken(nr, username, PASSWORD, username === 'viewer' ? 'read' : '*');
 
   function call(method: 'GET' | 'POST', route: string, bearer?: string) {
     return fetch(`${base}${route}`, {

@@ -1,7 +1,5 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import { startSimulator } from '../simulator';
-import type { Simulator } from '../simulator/types';
 import type { NodeMessage } from '../nodes/shared/red';
 import {
   CONFIG,
@@ -9,6 +7,7 @@ import {
   baseFlow,
   credentialsOf,
   helper,
+  nodeSuite,
   lastStatus,
   load,
   nextMessage,
@@ -21,23 +20,12 @@ const USERS = ['hb', 'up', 'hist'];
 
 describe('scb-m2m-config node', function () {
   this.timeout(20_000);
-  let simulator: Simulator;
-
-  before(async () => {
-    simulator = await startSimulator();
-  });
-  after(async () => {
-    await simulator.stop();
-    fs.rmSync(simulator.dir, { recursive: true, force: true });
-  });
-  afterEach(async () => {
-    await helper.unload();
-  });
+  const ctx = nodeSuite();
 
   /** The config node and one node of each kind using it. */
   function flow(config: Record<string, unknown> = {}): FlowNode[] {
     return [
-      ...baseFlow(simulator, { organisationsnummer: '9990000045', undersokning: 'VINN', ...config }),
+      ...baseFlow(ctx.simulator, { organisationsnummer: '9990000045', undersokning: 'VINN', ...config }),
       { id: 'hb', type: 'scb-m2m-heartbeat', z: TAB, config: CONFIG, wires: [['out']] },
       { id: 'up', type: 'scb-m2m-upload', z: TAB, config: CONFIG, referensperiod: '2026-06-30', referensperiodType: 'str', filformat: 'V40', filformatType: 'str', wires: [['out']] },
       { id: 'hist', type: 'scb-m2m-history', z: TAB, config: CONFIG, mode: 'once', interval: 30, timeout: 3600, rule: '', wires: [['out'], ['out'], ['out']] },
@@ -46,7 +34,7 @@ describe('scb-m2m-config node', function () {
   }
 
   function pfxOf(name: string): Buffer {
-    return fs.readFileSync(simulator.certificates[name].path);
+    return fs.readFileSync(ctx.simulator.certificates[name].path);
   }
 
   /** Asserts that an admin answer carries no key material and none of the given secrets. */
@@ -67,13 +55,13 @@ describe('scb-m2m-config node', function () {
 
   describe('certificate problems show on every node using it, before anything is sent', () => {
     it('wrong passphrase', async () => {
-      const before = simulator.stats().requests;
+      const before = ctx.simulator.stats().requests;
       await load(flow(), { [CONFIG]: { passphrase: 'not-the-passphrase' } });
       await statusOnEveryUser('scb-m2m-config.status.wrong-passphrase', 'red');
       const logged = configNode().error.getCalls().filter((c) => c.thisValue === configNode()).map((c) => String(c.args[0]));
       assert.equal(logged.length, 1);
       assert.ok(!logged[0].includes('not-the-passphrase'));
-      assert.equal(simulator.stats().requests, before, 'nothing was sent');
+      assert.equal(ctx.simulator.stats().requests, before, 'nothing was sent');
 
       const caught = nextMessage('caught');
       helper.getNode('up').receive({ payload: Buffer.from('<a/>'), filnamn: 'a.xml', topic: 'kept' });
@@ -81,26 +69,26 @@ describe('scb-m2m-config node', function () {
       assert.equal((msg.error as { code: string }).code, 'WRONG_PASSPHRASE');
       assert.equal(msg.topic, 'kept');
       assert.ok(!JSON.stringify(msg.error).includes('not-the-passphrase'));
-      assert.equal(simulator.stats().requests, before, 'still nothing was sent');
+      assert.equal(ctx.simulator.stats().requests, before, 'still nothing was sent');
     });
 
     it('expired', async () => {
-      await load(flow({ certPath: simulator.certificates.expired.path }), credentialsOf(simulator, 'expired'));
+      await load(flow({ certPath: ctx.simulator.certificates.expired.path }), credentialsOf(ctx.simulator, 'expired'));
       await statusOnEveryUser('scb-m2m-config.status.expired', 'red');
     });
 
     it('not yet valid', async () => {
-      await load(flow({ certPath: simulator.certificates['not-yet-valid'].path }), credentialsOf(simulator, 'not-yet-valid'));
+      await load(flow({ certPath: ctx.simulator.certificates['not-yet-valid'].path }), credentialsOf(ctx.simulator, 'not-yet-valid'));
       await statusOnEveryUser('scb-m2m-config.status.not-yet-valid', 'red');
     });
 
     it('an unreadable file', async () => {
-      await load(flow({ certPath: `${simulator.dir}/no-such.pfx` }), credentialsOf(simulator));
+      await load(flow({ certPath: `${ctx.simulator.dir}/no-such.pfx` }), credentialsOf(ctx.simulator));
       await statusOnEveryUser('scb-m2m-config.status.unreadable', 'red');
     });
 
     it('expiring within expiryWarningDays: a yellow ring and a warning, and uploads still work', async () => {
-      await load(flow({ expiryWarningDays: 100_000 }), credentialsOf(simulator));
+      await load(flow({ expiryWarningDays: 100_000 }), credentialsOf(ctx.simulator));
       await statusOnEveryUser('scb-m2m-config.status.expires-in', 'yellow');
       await waitUntil(
         () => configNode().warn.getCalls().some((c) => c.thisValue === configNode() && c.args[0] === 'scb-m2m-config.warnings.expires-soon'),
@@ -113,7 +101,7 @@ describe('scb-m2m-config node', function () {
   });
 
   it('uses an uploaded .pfx (the pfx credential) when certPath is empty', async () => {
-    await load(flow({ certPath: '' }), credentialsOf(simulator, 'valid', pfxOf('valid')));
+    await load(flow({ certPath: '' }), credentialsOf(ctx.simulator, 'valid', pfxOf('valid')));
     const out = nextMessage('out');
     helper.getNode('hb').receive({});
     const msg = await out;
@@ -121,7 +109,7 @@ describe('scb-m2m-config node', function () {
   });
 
   it('reads a legacy (RC2-40) .pfx', async () => {
-    await load(flow({ certPath: simulator.certificates.legacy.path }), credentialsOf(simulator, 'legacy'));
+    await load(flow({ certPath: ctx.simulator.certificates.legacy.path }), credentialsOf(ctx.simulator, 'legacy'));
     const out = nextMessage('out');
     helper.getNode('hb').receive({});
     assert.equal(((await out).payload as { statusCode: number }).statusCode, 200);
@@ -129,20 +117,20 @@ describe('scb-m2m-config node', function () {
 
   describe('admin endpoints', () => {
     it('GET certificate of the deployed node: its details, no key material', async () => {
-      await load(flow(), credentialsOf(simulator));
+      await load(flow(), credentialsOf(ctx.simulator));
       const res = await helper.request().get(`/scb-m2m-config/${CONFIG}/certificate`);
       assert.equal(res.status, 200);
       const body = res.body as { ok: boolean; certificate: Record<string, unknown>; warning?: string };
       assert.equal(body.ok, true);
-      assert.equal(body.certificate.serialNumber, simulator.certificates.valid.serialNumber.toUpperCase());
+      assert.equal(body.certificate.serialNumber, ctx.simulator.certificates.valid.serialNumber.toUpperCase());
       assert.match(String(body.certificate.subject), /9990000045/);
       for (const key of ['issuer', 'validFrom', 'validTo', 'daysLeft', 'fingerprint256']) assert.ok(key in body.certificate, key);
       assert.equal(body.warning, undefined);
-      assertNoSecrets(res.text, simulator.certificates.valid.passphrase);
+      assertNoSecrets(res.text, ctx.simulator.certificates.valid.passphrase);
     });
 
     it('GET certificate of a node that is not deployed: 404', async () => {
-      await load(flow(), credentialsOf(simulator));
+      await load(flow(), credentialsOf(ctx.simulator));
       const res = await helper.request().get('/scb-m2m-config/nope/certificate');
       assert.equal(res.status, 404);
       assert.equal((res.body as { error: { code: string } }).error.code, 'NOT_DEPLOYED');
@@ -160,9 +148,9 @@ describe('scb-m2m-config node', function () {
     });
 
     it('POST certificate inspects an uploaded .pfx before deploy', async () => {
-      await load(flow(), credentialsOf(simulator));
+      await load(flow(), credentialsOf(ctx.simulator));
       const pfx = pfxOf('other-org').toString('base64');
-      const passphrase = simulator.certificates['other-org'].passphrase;
+      const passphrase = ctx.simulator.certificates['other-org'].passphrase;
       const res = await helper.request().post('/scb-m2m-config/certificate').send({ pfx, passphrase, expiryWarningDays: 100_000 });
       const body = res.body as { ok: boolean; certificate: { subject: string }; warning?: string };
       assert.equal(body.ok, true);
@@ -176,34 +164,34 @@ describe('scb-m2m-config node', function () {
     });
 
     it("POST certificate with the editor's password placeholder uses the deployed node's credentials", async () => {
-      await load(flow({ certPath: '' }), credentialsOf(simulator, 'valid', pfxOf('valid')));
+      await load(flow({ certPath: '' }), credentialsOf(ctx.simulator, 'valid', pfxOf('valid')));
       const res = await helper.request().post('/scb-m2m-config/certificate').send({ id: CONFIG, pfx: '__PWRD__', passphrase: '__PWRD__' });
       assert.equal((res.body as { ok: boolean }).ok, true);
       assert.match((res.body as { certificate: { subject: string } }).certificate.subject, /9990000045/);
     });
 
     it('POST test runs a heartbeat with the dialog settings', async () => {
-      await load(flow(), credentialsOf(simulator));
-      const heartbeats = simulator.stats().heartbeats;
-      const settings = { environment: 'custom', baseUrl: simulator.url, apiVersion: 'v2', caPath: simulator.caPath };
+      await load(flow(), credentialsOf(ctx.simulator));
+      const heartbeats = ctx.simulator.stats().heartbeats;
+      const settings = { environment: 'custom', baseUrl: ctx.simulator.url, apiVersion: 'v2', caPath: ctx.simulator.caPath };
       const res = await helper.request().post('/scb-m2m-config/test').send({
         ...settings,
-        certPath: simulator.certificates.valid.path,
-        passphrase: simulator.certificates.valid.passphrase,
+        certPath: ctx.simulator.certificates.valid.path,
+        passphrase: ctx.simulator.certificates.valid.passphrase,
       });
       const body = res.body as { ok: boolean; serverTime: string; statusCode: number; apiRoot: string };
       assert.equal(body.ok, true, res.text);
       assert.equal(body.statusCode, 200);
       assert.ok(body.serverTime.length > 0);
-      assert.equal(body.apiRoot, `${simulator.url}m2m/v2/`);
-      assert.equal(simulator.stats().heartbeats, heartbeats + 1);
-      assertNoSecrets(res.text, simulator.certificates.valid.passphrase);
+      assert.equal(body.apiRoot, `${ctx.simulator.url}m2m/v2/`);
+      assert.equal(ctx.simulator.stats().heartbeats, heartbeats + 1);
+      assertNoSecrets(res.text, ctx.simulator.certificates.valid.passphrase);
     });
 
     it('POST test reports a failure: an untrusted server, a refused certificate', async () => {
-      await load(flow(), credentialsOf(simulator));
-      const common = { id: CONFIG, environment: 'custom', baseUrl: simulator.url, apiVersion: 'v2', passphrase: '__PWRD__' };
-      const untrusted = await helper.request().post('/scb-m2m-config/test').send({ ...common, caPath: '', certPath: simulator.certificates.valid.path });
+      await load(flow(), credentialsOf(ctx.simulator));
+      const common = { id: CONFIG, environment: 'custom', baseUrl: ctx.simulator.url, apiVersion: 'v2', passphrase: '__PWRD__' };
+      const untrusted = await helper.request().post('/scb-m2m-config/test').send({ ...common, caPath: '', certPath: ctx.simulator.certificates.valid.path });
       const error = (untrusted.body as { ok: boolean; error: { kind: string; code: string; message: string } }).error;
       assert.equal((untrusted.body as { ok: boolean }).ok, false);
       assert.equal(error.kind, 'certificate');
@@ -211,43 +199,32 @@ describe('scb-m2m-config node', function () {
 
       const revoked = await helper.request().post('/scb-m2m-config/test').send({
         ...common,
-        caPath: simulator.caPath,
-        certPath: simulator.certificates.revoked.path,
-        passphrase: simulator.certificates.revoked.passphrase,
+        caPath: ctx.simulator.caPath,
+        certPath: ctx.simulator.certificates.revoked.path,
+        passphrase: ctx.simulator.certificates.revoked.passphrase,
       });
       const refused = revoked.body as { ok: boolean; error: { statusCode?: number } };
       assert.equal(refused.ok, false);
       assert.equal(refused.error.statusCode, 401);
-      assertNoSecrets(revoked.text, simulator.certificates.revoked.passphrase);
+      assertNoSecrets(revoked.text, ctx.simulator.certificates.revoked.passphrase);
     });
   });
 });
 
 describe('scb-m2m-heartbeat node', function () {
   this.timeout(20_000);
-  let simulator: Simulator;
-
-  before(async () => {
-    simulator = await startSimulator();
-  });
-  after(async () => {
-    await simulator.stop();
-    fs.rmSync(simulator.dir, { recursive: true, force: true });
-  });
-  afterEach(async () => {
-    await helper.unload();
-  });
+  const ctx = nodeSuite();
 
   function flow(config: Record<string, unknown> = {}): FlowNode[] {
     return [
-      ...baseFlow(simulator, config),
+      ...baseFlow(ctx.simulator, config),
       { id: 'hb', type: 'scb-m2m-heartbeat', z: TAB, config: CONFIG, wires: [['out']] },
       { id: 'out', type: 'helper', z: TAB },
     ];
   }
 
   it('answers { ok, serverTime, statusCode } and shows a green dot with the time', async () => {
-    await load(flow(), credentialsOf(simulator));
+    await load(flow(), credentialsOf(ctx.simulator));
     const out = nextMessage('out');
     helper.getNode('hb').receive({ topic: 'kept' });
     const msg = await out;
@@ -260,7 +237,7 @@ describe('scb-m2m-heartbeat node', function () {
   });
 
   it('a refused certificate: Catch gets the msg with statusCode 401, a red ring names the reason', async () => {
-    await load(flow({ certPath: simulator.certificates.revoked.path }), credentialsOf(simulator, 'revoked'));
+    await load(flow({ certPath: ctx.simulator.certificates.revoked.path }), credentialsOf(ctx.simulator, 'revoked'));
     const caught = nextMessage('caught');
     helper.getNode('hb').receive({ topic: 'kept' });
     const msg: NodeMessage = await caught;
@@ -271,7 +248,7 @@ describe('scb-m2m-heartbeat node', function () {
   });
 
   it('a server that is down: a network error reaches Catch', async () => {
-    await load(flow({ baseUrl: 'https://127.0.0.1:1/' }), credentialsOf(simulator));
+    await load(flow({ baseUrl: 'https://127.0.0.1:1/' }), credentialsOf(ctx.simulator));
     const caught = nextMessage('caught');
     helper.getNode('hb').receive({});
     const msg = await caught;

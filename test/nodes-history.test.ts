@@ -1,6 +1,4 @@
 import * as assert from 'node:assert/strict';
-import { startSimulator } from '../simulator';
-import type { Simulator } from '../simulator/types';
 import type { NodeMessage } from '../nodes/shared/red';
 import {
   CONFIG,
@@ -9,6 +7,7 @@ import {
   baseFlow,
   credentialsOf,
   helper,
+  nodeSuite,
   lastStatus,
   load,
   messages,
@@ -23,25 +22,13 @@ const OUTPUTS = ['accepted', 'rejected', 'pending'] as const;
 
 describe('scb-m2m-history node', function () {
   this.timeout(30_000);
-  let simulator: Simulator;
-
-  before(async () => {
-    // History stays pending until a test settles it.
-    simulator = await startSimulator({ historyDelayMs: 600_000 });
-  });
-  after(async () => {
-    await simulator.stop();
-    const fs = await import('node:fs');
-    fs.rmSync(simulator.dir, { recursive: true, force: true });
-  });
-  afterEach(async () => {
-    await helper.unload();
-  });
+  // History stays pending until a test settles it.
+  const ctx = nodeSuite({ simulator: { historyDelayMs: 600_000 } });
 
   /** upload `up` → history `hist` → helpers `accepted`, `rejected`, `pending`; catch → `caught`. */
   function historyFlow(history: Record<string, unknown> = {}): FlowNode[] {
     return [
-      ...baseFlow(simulator, { organisationsnummer: '9990000045', undersokning: 'VINN' }),
+      ...baseFlow(ctx.simulator, { organisationsnummer: '9990000045', undersokning: 'VINN' }),
       {
         id: 'up',
         type: 'scb-m2m-upload',
@@ -75,7 +62,7 @@ describe('scb-m2m-history node', function () {
   }
 
   it('once: a new upload is pending (output 3), then accepted (output 1) after SCB decides', async () => {
-    await load(historyFlow(), credentialsOf(simulator));
+    await load(historyFlow(), credentialsOf(ctx.simulator));
     const pending = nextMessage('pending');
     const id = await uploadId();
     const first = await pending;
@@ -84,7 +71,7 @@ describe('scb-m2m-history node', function () {
     assert.equal((first.payload as { id: string }).id, id);
     assert.equal(lastStatus(helper.getNode('hist'))?.text, 'scb-m2m-history.status.pending');
 
-    simulator.settleHistory();
+    ctx.simulator.settleHistory();
     const accepted = nextMessage('accepted');
     helper.getNode('hist').receive({ uploadId: id, topic: 'again' });
     const second = await accepted;
@@ -95,9 +82,9 @@ describe('scb-m2m-history node', function () {
   });
 
   it('once: a file with the SIMULATE-REJECT marker comes out rejected (output 2), also via msg.payload.deliveryId', async () => {
-    await load(historyFlow(), credentialsOf(simulator));
+    await load(historyFlow(), credentialsOf(ctx.simulator));
     const id = await uploadId('<vinn>SIMULATE-REJECT</vinn>');
-    simulator.settleHistory();
+    ctx.simulator.settleHistory();
     const rejected = nextMessage('rejected');
     helper.getNode('hist').receive({ payload: { deliveryId: id } });
     const msg = await rejected;
@@ -107,7 +94,7 @@ describe('scb-m2m-history node', function () {
   });
 
   it('without an upload id: the list on output 1', async () => {
-    await load(historyFlow(), credentialsOf(simulator));
+    await load(historyFlow(), credentialsOf(ctx.simulator));
     const id = await uploadId();
     const accepted = nextMessage('accepted');
     helper.getNode('hist').receive({ payload: 1700000000000 });
@@ -119,14 +106,14 @@ describe('scb-m2m-history node', function () {
   });
 
   it('poll: asks again until SCB decides, showing the polls in progress', async () => {
-    await load(historyFlow({ mode: 'poll', interval: '0.05', timeout: '30' }), credentialsOf(simulator));
+    await load(historyFlow({ mode: 'poll', interval: '0.05', timeout: '30' }), credentialsOf(ctx.simulator));
     const stray = unexpected('pending', 'caught');
     const accepted = nextMessage('accepted');
-    const before = simulator.stats().historyRequests;
+    const before = ctx.simulator.stats().historyRequests;
     await uploadId();
-    await waitUntil(() => simulator.stats().historyRequests >= before + 2, 'two polls');
+    await waitUntil(() => ctx.simulator.stats().historyRequests >= before + 2, 'two polls');
     assert.equal(lastStatus(helper.getNode('hist'))?.text, 'scb-m2m-history.status.polling');
-    simulator.settleHistory();
+    ctx.simulator.settleHistory();
     const msg = await within(accepted, 5000, 'the accepted msg');
     assert.equal(msg.scbStatus, 'accepted');
     assert.equal(lastStatus(helper.getNode('hist'))?.text, 'scb-m2m-history.status.accepted');
@@ -134,22 +121,22 @@ describe('scb-m2m-history node', function () {
   });
 
   it('poll: still pending at the timeout goes to output 3', async () => {
-    await load(historyFlow({ mode: 'poll', interval: '0.05', timeout: '0.3' }), credentialsOf(simulator));
+    await load(historyFlow({ mode: 'poll', interval: '0.05', timeout: '0.3' }), credentialsOf(ctx.simulator));
     const stray = unexpected('accepted', 'rejected', 'caught');
     const pending = nextMessage('pending');
-    const before = simulator.stats().historyRequests;
+    const before = ctx.simulator.stats().historyRequests;
     const started = Date.now();
     await uploadId();
     const msg = await within(pending, 5000, 'the pending msg');
     assert.equal(msg.scbStatus, 'pending');
     assert.ok(Date.now() - started >= 300, 'not before the timeout');
-    assert.ok(simulator.stats().historyRequests - before >= 3, 'asked several times');
+    assert.ok(ctx.simulator.stats().historyRequests - before >= 3, 'asked several times');
     assert.deepEqual(lastStatus(helper.getNode('hist')), { fill: 'yellow', shape: 'ring', text: 'scb-m2m-history.status.pending' });
     assert.deepEqual(stray, []);
   });
 
   it('poll: many uploads at once, without holding up other messages', async () => {
-    await load(historyFlow({ mode: 'poll', interval: '0.05', timeout: '30' }), credentialsOf(simulator));
+    await load(historyFlow({ mode: 'poll', interval: '0.05', timeout: '30' }), credentialsOf(ctx.simulator));
     const stray = unexpected('rejected', 'pending', 'caught');
     const count = 20;
     const ids: string[] = [];
@@ -160,7 +147,7 @@ describe('scb-m2m-history node', function () {
     assert.ok(Array.isArray((await within(list, 5000, 'the list')).payload));
 
     const decided = messages('accepted', count);
-    simulator.settleHistory();
+    ctx.simulator.settleHistory();
     const got = await within(decided, 10_000, `${count} accepted msgs`);
     assert.deepEqual(got.map((m) => m.uploadId).sort(), [...ids].sort());
     assert.deepEqual(stray, []);
@@ -168,7 +155,7 @@ describe('scb-m2m-history node', function () {
 
   it('a JSONata rule replaces the classification', async () => {
     // The upload is pending by SCB's progressStatus 1; the rule calls that accepted.
-    await load(historyFlow({ rule: 'progressStatus = 1 ? "accepted" : "rejected"' }), credentialsOf(simulator));
+    await load(historyFlow({ rule: 'progressStatus = 1 ? "accepted" : "rejected"' }), credentialsOf(ctx.simulator));
     const accepted = nextMessage('accepted');
     await uploadId();
     const msg = await accepted;
@@ -180,40 +167,40 @@ describe('scb-m2m-history node', function () {
     const errorOf = (msg: NodeMessage) => msg.error as { message: string; code?: string };
 
     it('an invalid JSONata rule: reported at deploy and for each msg, no request sent', async () => {
-      await load(historyFlow({ rule: 'status = (' }), credentialsOf(simulator));
+      await load(historyFlow({ rule: 'status = (' }), credentialsOf(ctx.simulator));
       const node = helper.getNode('hist');
       assert.ok(statuses(node).some((s) => s.text === 'scb-m2m-history.status.bad-rule'));
       assert.ok(node.error.getCalls().some((c) => c.thisValue === node && c.args[0] === 'scb-m2m-history.errors.bad-rule'));
-      const before = simulator.stats().requests;
+      const before = ctx.simulator.stats().requests;
       const caught = nextMessage('caught');
       node.receive({ uploadId: 'abc', topic: 'kept' });
       const msg = await caught;
       assert.equal(errorOf(msg).code, 'INVALID_RULE');
       assert.equal(msg.topic, 'kept');
-      assert.equal(simulator.stats().requests, before);
+      assert.equal(ctx.simulator.stats().requests, before);
     });
 
     it('a rule that does not give accepted, rejected or pending', async () => {
-      await load(historyFlow({ rule: '"maybe"' }), credentialsOf(simulator));
+      await load(historyFlow({ rule: '"maybe"' }), credentialsOf(ctx.simulator));
       const caught = nextMessage('caught');
       await uploadId();
       assert.equal(errorOf(await caught).code, 'INVALID_RULE_RESULT');
     });
 
     it('msg.uploadId that is not text: no request sent', async () => {
-      await load(historyFlow(), credentialsOf(simulator));
-      const before = simulator.stats().requests;
+      await load(historyFlow(), credentialsOf(ctx.simulator));
+      const before = ctx.simulator.stats().requests;
       const caught = nextMessage('caught');
       helper.getNode('hist').receive({ uploadId: 42 });
       const msg = await caught;
       assert.equal(errorOf(msg).code, 'INVALID_UPLOAD_ID');
       assert.equal(errorOf(msg).message, 'ValidationError: scb-m2m-history.errors.bad-upload-id');
       assert.equal(msg.uploadId, 42);
-      assert.equal(simulator.stats().requests, before);
+      assert.equal(ctx.simulator.stats().requests, before);
     });
 
     it('an unknown upload id: msg.statusCode 404', async () => {
-      await load(historyFlow(), credentialsOf(simulator));
+      await load(historyFlow(), credentialsOf(ctx.simulator));
       const caught = nextMessage('caught');
       helper.getNode('hist').receive({ uploadId: '00000000-0000-0000-0000-000000000000' });
       const msg = await caught;
@@ -223,12 +210,12 @@ describe('scb-m2m-history node', function () {
   });
 
   it('close during polling stops every poll at once and clears their timers', async () => {
-    await load(historyFlow({ mode: 'poll', interval: '20', timeout: '3600' }), credentialsOf(simulator));
+    await load(historyFlow({ mode: 'poll', interval: '20', timeout: '3600' }), credentialsOf(ctx.simulator));
     let after = 0;
     for (const id of [...OUTPUTS, 'caught']) helper.getNode(id).on('input', () => after++);
-    const before = simulator.stats().historyRequests;
+    const before = ctx.simulator.stats().historyRequests;
     for (let i = 0; i < 3; i++) await uploadId();
-    await waitUntil(() => simulator.stats().historyRequests >= before + 3, 'the first poll of each upload');
+    await waitUntil(() => ctx.simulator.stats().historyRequests >= before + 3, 'the first poll of each upload');
     await waitUntil(() => (activeResources().Timeout ?? 0) >= 3, 'three poll timers');
     const timersWhilePolling = activeResources().Timeout ?? 0;
     const started = Date.now();

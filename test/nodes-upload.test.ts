@@ -1,10 +1,8 @@
 import * as assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { startSimulator } from '../simulator';
-import type { Simulator, SimulatorDelivery } from '../simulator/types';
+import type { SimulatorDelivery } from '../simulator/types';
 import type { NodeMessage } from '../nodes/shared/red';
 import {
   CONFIG,
@@ -13,6 +11,7 @@ import {
   baseFlow,
   credentialsOf,
   helper,
+  nodeSuite,
   lastStatus,
   load,
   nextMessage,
@@ -34,36 +33,21 @@ const NODE_PROPERTIES = {
 
 describe('scb-m2m-upload node', function () {
   this.timeout(30_000);
-  let simulator: Simulator;
-  let dir: string;
-
-  before(async () => {
-    simulator = await startSimulator({ historyDelayMs: 60_000 });
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'scb-upload-test-'));
-  });
-  after(async () => {
-    await simulator.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.rmSync(simulator.dir, { recursive: true, force: true });
-  });
-  afterEach(async () => {
-    await helper.unload();
-    simulator.faults.clear();
-  });
+  const ctx = nodeSuite({ simulator: { historyDelayMs: 60_000 }, tmpDir: 'scb-upload-test-' });
 
   /** A flow: upload node `up` → helper `out`, plus catch → `caught`. Properties are str-typed unless given. */
   function uploadFlow(properties: Record<string, unknown> = {}, config: Record<string, unknown> = {}): FlowNode[] {
     const props: Record<string, unknown> = { ...NODE_PROPERTIES, ...properties };
     for (const field of Object.keys(NODE_PROPERTIES)) props[`${field}Type`] ??= 'str';
     return [
-      ...baseFlow(simulator, config),
+      ...baseFlow(ctx.simulator, config),
       { id: 'up', type: 'scb-m2m-upload', z: TAB, name: '', config: CONFIG, ...props, wires: [['out']] },
       { id: 'out', type: 'helper', z: TAB },
     ];
   }
 
   async function deliveryOf(uploadId: unknown): Promise<SimulatorDelivery> {
-    const found = simulator.deliveries().find((d) => d.deliveryId === uploadId);
+    const found = ctx.simulator.deliveries().find((d) => d.deliveryId === uploadId);
     assert.ok(found, `the simulator has delivery ${String(uploadId)}`);
     return found;
   }
@@ -80,7 +64,7 @@ describe('scb-m2m-upload node', function () {
   }
 
   it('sends each node property and answers with uploadId, statusCode and the parsed answer', async () => {
-    await load(uploadFlow({ version: '2' }), credentialsOf(simulator));
+    await load(uploadFlow({ version: '2' }), credentialsOf(ctx.simulator));
     const out = nextMessage('out');
     helper.getNode('up').receive({ payload: Buffer.from('<vinn/>'), filnamn: 'v40.xml', topic: 'kept' });
     const msg = await out;
@@ -101,7 +85,7 @@ describe('scb-m2m-upload node', function () {
   it('lets every msg field override the node property', async () => {
     await load(
       uploadFlow({ organisationsnummer: '5560160680', undersokning: 'KRITA', referensperiod: '2026-05-31', filformat: 'V10', version: '1' }),
-      credentialsOf(simulator),
+      credentialsOf(ctx.simulator),
     );
     const out = nextMessage('out');
     helper.getNode('up').receive({
@@ -124,7 +108,7 @@ describe('scb-m2m-upload node', function () {
   it("falls back to the config node's organisationsnummer and undersokning", async () => {
     await load(
       uploadFlow({ organisationsnummer: '', undersokning: '' }, { organisationsnummer: '999000-0045', undersokning: 'KRITA' }),
-      credentialsOf(simulator),
+      credentialsOf(ctx.simulator),
     );
     const out = nextMessage('out');
     helper.getNode('up').receive({ payload: Buffer.from('<k/>'), filnamn: 'k.xml' });
@@ -147,7 +131,7 @@ describe('scb-m2m-upload node', function () {
           filformat: 'format',
           filformatType: 'global',
         }),
-        credentialsOf(simulator),
+        credentialsOf(ctx.simulator),
       );
       const node = helper.getNode('up');
       node.context().flow.set('period', '2026-03-31');
@@ -165,10 +149,10 @@ describe('scb-m2m-upload node', function () {
   });
 
   it('streams the file at msg.filename, names it after the file and keeps msg.filename', async () => {
-    const file = path.join(dir, 'VINN_2026-06.xml');
+    const file = path.join(ctx.dir, 'VINN_2026-06.xml');
     const content = Buffer.from(`<vinn>${'x'.repeat(5000)}</vinn>`);
     fs.writeFileSync(file, content);
-    await load(uploadFlow(), credentialsOf(simulator));
+    await load(uploadFlow(), credentialsOf(ctx.simulator));
     const out = nextMessage('out');
     // What the core watch node sends: the path in payload and filename.
     helper.getNode('up').receive({ payload: file, filename: file, file: path.basename(file) });
@@ -181,7 +165,7 @@ describe('scb-m2m-upload node', function () {
   });
 
   it('sends a string payload as UTF-8 when there is no filename', async () => {
-    await load(uploadFlow(), credentialsOf(simulator));
+    await load(uploadFlow(), credentialsOf(ctx.simulator));
     const out = nextMessage('out');
     const text = '<vinn namn="Åsa Öberg"/>';
     helper.getNode('up').receive({ payload: text, filnamn: 'text.xml' });
@@ -190,9 +174,9 @@ describe('scb-m2m-upload node', function () {
   });
 
   it('prefers a Buffer payload over the file at msg.filename (file in, single Buffer)', async () => {
-    await load(uploadFlow(), credentialsOf(simulator));
+    await load(uploadFlow(), credentialsOf(ctx.simulator));
     const out = nextMessage('out');
-    helper.getNode('up').receive({ payload: Buffer.from('<from-buffer/>'), filename: path.join(dir, 'does-not-exist.xml') });
+    helper.getNode('up').receive({ payload: Buffer.from('<from-buffer/>'), filename: path.join(ctx.dir, 'does-not-exist.xml') });
     const delivery = await deliveryOf((await out).uploadId);
     assert.equal(delivery.filnamn, 'does-not-exist.xml');
     assert.equal(delivery.sha256, sha256('<from-buffer/>'));
@@ -200,7 +184,7 @@ describe('scb-m2m-upload node', function () {
 
   it('shows "segment k of n" while a large file travels, then the upload id', async () => {
     const big = crypto.randomBytes(20_000_000);
-    await load(uploadFlow(), credentialsOf(simulator));
+    await load(uploadFlow(), credentialsOf(ctx.simulator));
     const out = nextMessage('out');
     helper.getNode('up').receive({ payload: big, filnamn: 'big.xml' });
     const msg = await out;
@@ -214,10 +198,10 @@ describe('scb-m2m-upload node', function () {
 
   describe('errors reach a Catch node with the original msg', () => {
     async function refusedBeforeAnyRequest(msg: NodeMessage, properties: Record<string, unknown> = {}) {
-      await load(uploadFlow(properties), credentialsOf(simulator));
-      const before = simulator.stats().requests;
+      await load(uploadFlow(properties), credentialsOf(ctx.simulator));
+      const before = ctx.simulator.stats().requests;
       const caught = await caughtFor(msg);
-      assert.equal(simulator.stats().requests, before, 'no request reached the simulator');
+      assert.equal(ctx.simulator.stats().requests, before, 'no request reached the simulator');
       assert.equal(caught._msgid, msg._msgid, 'the same msg');
       assert.equal(caught.uploadId, undefined);
       assert.equal(lastStatus(helper.getNode('up'))?.fill, 'red');
@@ -261,51 +245,51 @@ describe('scb-m2m-upload node', function () {
     });
 
     it('msg.filename that does not exist is reported before anything is sent', async () => {
-      const missing = path.join(dir, 'missing.xml');
+      const missing = path.join(ctx.dir, 'missing.xml');
       const caught = await refusedBeforeAnyRequest({ payload: missing, filename: missing });
       assert.equal(errorOf(caught).code, 'FILE_NOT_FOUND');
       assert.equal(caught.filename, missing);
     });
 
     it('no config node selected', async () => {
-      await load(uploadFlow({ config: '' }), credentialsOf(simulator));
+      await load(uploadFlow({ config: '' }), credentialsOf(ctx.simulator));
       assert.equal(lastStatus(helper.getNode('up'))?.text, 'scb-m2m-upload.status.no-config');
       const caught = await caughtFor({ payload: Buffer.from('<a/>'), filnamn: 'a.xml' });
       assert.equal(errorOf(caught).message, 'ValidationError: scb-m2m-upload.errors.no-config');
     });
 
     it('401: msg.statusCode 401 and the text names org, survey and format', async () => {
-      await load(uploadFlow({ organisationsnummer: '5560160680' }), credentialsOf(simulator));
-      const refusedBefore = simulator.stats().refused;
+      await load(uploadFlow({ organisationsnummer: '5560160680' }), credentialsOf(ctx.simulator));
+      const refusedBefore = ctx.simulator.stats().refused;
       const caught = await caughtFor({ payload: Buffer.from('<a/>'), filnamn: 'a.xml' });
       assert.equal(caught.statusCode, 401);
       const message = errorOf(caught).message;
       for (const part of ['5560160680', 'VINN', 'V40']) assert.ok(message.includes(part), `"${message}" names ${part}`);
       assert.match(message, /certificate/i);
-      assert.equal(simulator.stats().refused, refusedBefore + 1, 'a 401 is not retried');
+      assert.equal(ctx.simulator.stats().refused, refusedBefore + 1, 'a 401 is not retried');
       assert.equal(lastStatus(helper.getNode('up'))?.text, 'scb-m2m-config.status.unauthorised');
     });
 
     it('5xx until the retries are exhausted: done(err) with msg intact and msg.statusCode', async () => {
-      await load(uploadFlow(), credentialsOf(simulator));
-      simulator.faults.failNext(100, { status: 503, match: /\/file\// });
+      await load(uploadFlow(), credentialsOf(ctx.simulator));
+      ctx.simulator.faults.failNext(100, { status: 503, match: /\/file\// });
       const caught = await caughtFor({ payload: Buffer.from('<a/>'), filnamn: 'exhausted.xml', topic: 'kept' });
       assert.equal(caught.statusCode, 503);
       assert.equal(caught.topic, 'kept');
       assert.ok(Buffer.isBuffer(caught.payload));
       assert.equal(lastStatus(helper.getNode('up'))?.text, 'scb-m2m-config.status.server');
-      assert.equal(simulator.deliveries().filter((d) => d.filnamn === 'exhausted.xml').length, 0);
+      assert.equal(ctx.simulator.deliveries().filter((d) => d.filnamn === 'exhausted.xml').length, 0);
     });
 
     it('takes its retry bounds from the Node-RED setting scbM2mConfigRetry: no retries, one attempt', async () => {
       helper.settings({ scbM2mConfigRetry: { maxRetries: 0 } });
       try {
-        await load(uploadFlow(), credentialsOf(simulator));
-        const before = simulator.stats().requests;
-        simulator.faults.failNext(100, { status: 503, match: /\/file\// });
+        await load(uploadFlow(), credentialsOf(ctx.simulator));
+        const before = ctx.simulator.stats().requests;
+        ctx.simulator.faults.failNext(100, { status: 503, match: /\/file\// });
         const caught = await caughtFor({ payload: Buffer.from('<a/>'), filnamn: 'no-retry.xml' });
         assert.equal(caught.statusCode, 503);
-        assert.equal(simulator.stats().requests - before, 2, 'the heartbeat and one attempt at the segment');
+        assert.equal(ctx.simulator.stats().requests - before, 2, 'the heartbeat and one attempt at the segment');
       } finally {
         helper.settings({ scbM2mConfigRetry: undefined });
       }
@@ -314,10 +298,10 @@ describe('scb-m2m-upload node', function () {
 
   it('close during an upload aborts it: the flow unloads at once, nothing is delivered, no sockets stay open', async () => {
     const baseline = activeResources().TCPSocketWrap ?? 0;
-    await load(uploadFlow(), credentialsOf(simulator));
+    await load(uploadFlow(), credentialsOf(ctx.simulator));
     // Hold the second segment's answer so the upload is surely in flight when the flow stops.
-    simulator.faults.slowNext(1, 20_000, { match: /\/file\/1\// });
-    const deliveriesBefore = simulator.deliveries().length;
+    ctx.simulator.faults.slowNext(1, 20_000, { match: /\/file\/1\// });
+    const deliveriesBefore = ctx.simulator.deliveries().length;
     let outputs = 0;
     helper.getNode('out').on('input', () => outputs++);
     helper.getNode('caught').on('input', () => outputs++);
@@ -329,7 +313,7 @@ describe('scb-m2m-upload node', function () {
     const unloadMs = Date.now() - started;
     assert.ok(unloadMs < 2000, `unload took ${unloadMs} ms`);
     assert.equal(outputs, 0, 'neither an output nor a Catch: the flow was stopped');
-    assert.equal(simulator.deliveries().length, deliveriesBefore);
+    assert.equal(ctx.simulator.deliveries().length, deliveriesBefore);
     await waitUntil(() => (activeResources().TCPSocketWrap ?? 0) <= baseline, 'the client sockets to close', 3000);
   });
 });

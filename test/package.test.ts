@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import * as acorn from 'acorn';
 import * as walk from 'acorn-walk';
-import { adminRequest, makeUserDir, NODE_TYPES, nodeRedVersion, PACKAGE_NAME, removeDir, REPO, startNodeRed, type NodeRedProcess } from './browser/node-red-process';
+import { adminRequest, makeUserDir, NODE_TYPES, nodeRedVersion, PACKAGE_NAME, removeDir, REPO, startNodeRed, type NodeRedProcess } from './helpers/node-red-process';
 
 const run = promisify(execFile);
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';

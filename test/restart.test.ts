@@ -6,12 +6,12 @@
 import * as assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { startSimulator } from '../simulator';
 import type { Simulator } from '../simulator/types';
-import { deploy, startNodeRed, type NodeRedProcess } from './helpers/faults';
+import { deploy } from './helpers/faults';
 import { waitUntil } from './helpers/node-red';
+import { makeUserDir, removeDir, startNodeRed, type NodeRedProcess } from './helpers/node-red-process';
 
 const OUTPUTS = ['accepted', 'rejected', 'pending'] as const;
 
@@ -44,16 +44,17 @@ describe('restart: uploads being polled when Node-RED stops are polled again aft
   before(async () => {
     // SCB decides only when the test says so.
     simulator = await startSimulator({ clients: [{ name: 'valid', organisationsnummer: '9990000045', undersokningar: ['VINN'] }], historyDelayMs: 600_000 });
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'scb-restart-'));
+    dir = makeUserDir('scb-restart-');
   });
   after(async () => {
     await nr?.stop();
     await simulator?.stop();
-    for (const d of [dir, simulator?.dir]) if (d) fs.rmSync(d, { recursive: true, force: true });
+    removeDir(dir);
+    removeDir(simulator?.dir);
   });
 
   it('stops while a poll is pending, starts again, and the upload comes out of output 1 once', async () => {
-    nr = await startNodeRed(dir, settings);
+    nr = await startNodeRed(dir, { settings });
     const port = nr.port;
     // Each output and the Catch node write the msg as one JSON line, with where it came out.
     const recorder = (name: string) => ({
@@ -114,7 +115,7 @@ describe('restart: uploads being polled when Node-RED stops are polled again aft
     );
     const polledBefore = simulator.stats().historyRequests;
 
-    nr = await startNodeRed(dir, settings, port);
+    nr = await startNodeRed(dir, { settings, port });
     await waitUntil(() => simulator.stats().historyRequests > polledBefore, 'a history poll after the restart', 15_000);
     simulator.settleHistory();
     await waitUntil(() => records().length > 0, 'the upload on an output after the restart', 15_000);

@@ -10,15 +10,13 @@
 import * as assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { readCertificate } from '../lib';
 import { startSimulator } from '../simulator';
 import type { Simulator } from '../simulator/types';
-import { deploy, startNodeRed, type NodeRedProcess } from './helpers/faults';
+import { deploy } from './helpers/faults';
 import { waitUntil } from './helpers/node-red';
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const bcrypt = require('bcryptjs') as { hashSync(password: string, rounds: number): string };
+import { adminToken, credentialsAuth, makeUserDir, removeDir, startNodeRed, type NodeRedProcess } from './helpers/node-red-process';
 
 const ADMIN_PASSWORD = 'admin-password-for-tests';
 /** Every run has its own passphrase, so a hit can only be a leak. */
@@ -117,26 +115,23 @@ describe('secrets: the passphrase and the .pfx appear nowhere Node-RED writes or
       for (const encoding of ['latin1', 'hex', 'base64'] as const) scanner.exempt(der.toString(encoding));
     }
 
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'scb-secrets-'));
+    dir = makeUserDir('scb-secrets-');
     nr = await startNodeRed(dir, {
-      credentialSecret: crypto.randomBytes(16).toString('hex'),
-      // The most talkative level: debug lines of the client go to the log too.
-      logging: { console: { level: 'debug', metrics: false, audit: false } },
-      adminAuth: { type: 'credentials', users: [{ username: 'admin', password: bcrypt.hashSync(ADMIN_PASSWORD, 4), permissions: '*' }] },
+      settings: {
+        credentialSecret: crypto.randomBytes(16).toString('hex'),
+        // The most talkative level: debug lines of the client go to the log too.
+        logging: { console: { level: 'debug', metrics: false, audit: false } },
+        adminAuth: credentialsAuth([{ username: 'admin', password: ADMIN_PASSWORD, permissions: '*' }]),
+      },
     });
-    const res = await fetch(`${nr.base}/auth/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ client_id: 'node-red-admin', grant_type: 'password', scope: '*', username: 'admin', password: ADMIN_PASSWORD }),
-    });
-    assert.equal(res.status, 200);
-    token = ((await res.json()) as { access_token: string }).access_token;
+    token = await adminToken(nr, 'admin', ADMIN_PASSWORD);
   });
 
   after(async () => {
     await nr?.stop();
     await simulator?.stop();
-    for (const d of [dir, simulator?.dir]) if (d) fs.rmSync(d, { recursive: true, force: true });
+    removeDir(dir);
+    removeDir(simulator?.dir);
   });
 
   it('deploys a config node with an uploaded .pfx and runs heartbeat, upload, history and a refused upload', async () => {

@@ -5,14 +5,11 @@
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { CertificateError, M2MClient, type M2MClientOptions } from '../lib';
-import { startSimulator } from '../simulator';
-import type { Simulator } from '../simulator/types';
 import type { NodeMessage } from '../nodes/shared/red';
 import { clientFor } from './helpers/client';
-import { CONFIG, TAB, baseFlow, credentialsOf, helper, lastStatus, load, nextMessage, within } from './helpers/node-red';
+import { CONFIG, TAB, baseFlow, credentialsOf, helper, lastStatus, load, nextMessage, nodeSuite, within } from './helpers/node-red';
 import { makeTestPki } from './helpers/pki';
 
 /** Runs `fn` with NODE_TLS_REJECT_UNAUTHORIZED=0, as a user might set it "to make TLS work". */
@@ -46,25 +43,13 @@ function assertUntrusted(err: unknown): void {
 
 describe('server certificate verification cannot be switched off', function () {
   this.timeout(30_000);
-  let simulator: Simulator;
-  let dir: string;
+  const ctx = nodeSuite({ simulator: { clients: [{ name: 'valid', organisationsnummer: '9990000045', undersokningar: ['VINN'] }] }, tmpDir: 'scb-server-ca-' });
   /** A CA that did not sign the simulator's server certificate. */
   let otherCaPath: string;
 
   before(async () => {
-    simulator = await startSimulator({ clients: [{ name: 'valid', organisationsnummer: '9990000045', undersokningar: ['VINN'] }] });
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'scb-server-ca-'));
-    otherCaPath = path.join(dir, 'other-ca.pem');
+    otherCaPath = path.join(ctx.dir, 'other-ca.pem');
     fs.writeFileSync(otherCaPath, makeTestPki().ca.certPem);
-  });
-  after(async () => {
-    await helper.unload();
-    await simulator.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.rmSync(simulator.dir, { recursive: true, force: true });
-  });
-  afterEach(async () => {
-    await helper.unload();
   });
 
   it('the client refuses an unknown CA, and options that would turn checks off elsewhere change nothing', async () => {
@@ -74,16 +59,16 @@ describe('server certificate verification cannot be switched off', function () {
       // What other libraries call it: not options of this client, so they must do nothing.
       { ca: undefined, rejectUnauthorized: false, insecure: true, tls: { rejectUnauthorized: false }, connect: { rejectUnauthorized: false } },
     ];
-    for (const options of attempts) assertUntrusted(await heartbeatError(await clientFor(simulator, options)));
+    for (const options of attempts) assertUntrusted(await heartbeatError(await clientFor(ctx.simulator, options)));
   });
 
   it('NODE_TLS_REJECT_UNAUTHORIZED=0 does not let an untrusted server pass (no CA, or another CA)', async () => {
     await withTlsChecksDisabledInEnv(async () => {
-      assertUntrusted(await heartbeatError(await clientFor(simulator, { ca: undefined })));
-      assertUntrusted(await heartbeatError(await clientFor(simulator, { ca: fs.readFileSync(otherCaPath) })));
+      assertUntrusted(await heartbeatError(await clientFor(ctx.simulator, { ca: undefined })));
+      assertUntrusted(await heartbeatError(await clientFor(ctx.simulator, { ca: fs.readFileSync(otherCaPath) })));
     });
     // The right CA still works, so the refusals above are about trust, not about the set-up.
-    const trusting = await clientFor(simulator);
+    const trusting = await clientFor(ctx.simulator);
     try {
       assert.equal((await trusting.heartbeat()).ok, true);
     } finally {
@@ -100,11 +85,11 @@ describe('server certificate verification cannot be switched off', function () {
         await load(
           [
             // Unknown properties a user might hope for are ignored.
-            ...baseFlow(simulator, { caPath: caPath(), rejectUnauthorized: false, verifyservercert: false }),
+            ...baseFlow(ctx.simulator, { caPath: caPath(), rejectUnauthorized: false, verifyservercert: false }),
             { id: 'hb', type: 'scb-m2m-heartbeat', z: TAB, config: CONFIG, wires: [['out']] },
             { id: 'out', type: 'helper', z: TAB },
           ],
-          credentialsOf(simulator),
+          credentialsOf(ctx.simulator),
         );
         let outputs = 0;
         helper.getNode('out').on('input', () => outputs++);

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { REPO } from './node-red-process';
+import { REPO } from '../helpers/node-red-process';
 
 export const CHROMIUM = process.env.SCB_M2M_CHROMIUM ?? '/usr/bin/chromium';
 const ARGS = [

@@ -14,7 +14,7 @@ import type { Browser, Page } from 'playwright-core';
 import { startSimulator } from '../../simulator';
 import type { Simulator, SimulatorCertificate } from '../../simulator/types';
 import { launchChromium, screenshot } from './chromium';
-import { adminRequest, linkPackage, makeUserDir, removeDir, startNodeRed, type NodeRedProcess } from './node-red-process';
+import { adminRequest, makeUserDir, removeDir, startNodeRed, type NodeRedProcess } from '../helpers/node-red-process';
 
 /** What the page exposes of Node-RED's editor API (read only to check what the browser holds). */
 declare const RED: {
@@ -55,7 +55,6 @@ describe('editor in a real browser (Chromium + Node-RED + simulator)', function 
     certificate = simulator.certificates.reporter;
     pfxBase64 = fs.readFileSync(certificate.path).toString('base64');
     userDir = makeUserDir();
-    linkPackage(userDir);
     // Where the "Report a folder" example watches and moves accepted files to.
     nodeRed = await startNodeRed(userDir, { env: { SCB_M2M_OUTBOX: path.join(work, 'outbox'), SCB_M2M_DONE: path.join(work, 'done') } });
     browser = await launchChromium();

@@ -1,6 +1,10 @@
 /** Clients for the integration tests: one per simulator certificate, logs collected for scanning. */
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { M2MClient, readCertificate, type LoadedCertificate, type M2MClientOptions } from '../../lib';
-import type { Simulator } from '../../simulator/types';
+import { startSimulator } from '../../simulator';
+import type { Simulator, SimulatorOptions } from '../../simulator/types';
 
 export interface LogLine {
   level: 'debug' | 'warn';
@@ -48,3 +52,38 @@ export const REQUEST = {
   referensperiod: '2022-06-30',
   filformat: 'V40',
 } as const;
+
+/** What simulatorSuite's hooks set up: valid from `before` (sim, dir) and `beforeEach` (client) on. */
+export interface SimulatorSuite {
+  /** The simulator, with its files in `<dir>/sim`. */
+  readonly sim: Simulator;
+  /** A temporary dir, removed after the suite. */
+  readonly dir: string;
+  /** A new client of the `valid` certificate for each test, closed after it. */
+  readonly client: M2MClient;
+}
+
+/**
+ * Registers the hooks of a client suite against the simulator (call it inside `describe`): a temp
+ * dir `<prefix>…` and a simulator in it before all; a client per test; after each test the faults
+ * cleared and the client closed; after all the simulator stopped and the dir removed.
+ */
+export function simulatorSuite(prefix: string, options: SimulatorOptions = {}): SimulatorSuite {
+  const ctx = {} as { sim: Simulator; dir: string; client: M2MClient };
+  before(async () => {
+    ctx.dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+    ctx.sim = await startSimulator({ dir: path.join(ctx.dir, 'sim'), ...options });
+  });
+  beforeEach(async () => {
+    ctx.client = await clientFor(ctx.sim);
+  });
+  afterEach(async () => {
+    ctx.sim.faults.clear();
+    await ctx.client.close();
+  });
+  after(async () => {
+    await ctx.sim.stop();
+    await fs.rm(ctx.dir, { recursive: true, force: true });
+  });
+  return ctx;
+}

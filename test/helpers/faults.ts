@@ -1,18 +1,12 @@
 /**
- * Shared by the fault, soak, fuzz, secrets, restart and server-CA tests: seeded randomness (a
- * failure can be replayed), a ledger of how each msg ended, and a real Node-RED in a child process.
+ * Shared by the fault, soak, fuzz, secrets and restart tests: seeded randomness (a failure can be
+ * replayed), a ledger of how each msg ended, and deploying to a real Node-RED (./node-red-process).
  */
 import * as assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as crypto from 'node:crypto';
-import * as fs from 'node:fs';
-import * as net from 'node:net';
-import * as path from 'node:path';
 import type { NodeMessage } from '../../nodes/shared/red';
 import { helper, waitUntil } from './node-red';
-import { nodeRedDir } from '../browser/node-red-process';
-
-const ROOT = path.join(__dirname, '..', '..');
+import type { NodeRedProcess } from './node-red-process';
 
 /** mulberry32: small, fast, and the same sequence for the same seed. */
 export function seededRandom(seed: number): () => number {
@@ -83,84 +77,6 @@ export class Outcomes {
     const unknown = [...this.outputs.keys(), ...this.caught.keys()].filter((k) => !keys.includes(k));
     assert.deepEqual(unknown, [], 'no msg that was not sent');
   }
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** A Node-RED runtime in a child process, with this package installed in its user dir. */
-export interface NodeRedProcess {
-  /** e.g. `http://127.0.0.1:1880`. */
-  readonly base: string;
-  readonly port: number;
-  readonly dir: string;
-  /** Everything it wrote to stdout and stderr so far. */
-  output(): string;
-  /** SIGTERM (Node-RED closes its flows and flushes context), then waits for the exit; SIGKILL after 10 s. */
-  stop(): Promise<void>;
-}
-
-/**
- * Starts `node-red/red.js` on `dir` with `settings` (JSON-able: uiHost, uiPort, userDir and a quiet
- * editor are added) and waits until its admin API answers. The same dir and port start it again.
- */
-export async function startNodeRed(dir: string, settings: Record<string, unknown> = {}, port?: number): Promise<NodeRedProcess> {
-  const uiPort = port ?? (await freePort());
-  const link = path.join(dir, 'node_modules', '@flowreport', 'node-red-scb-m2m');
-  if (!fs.existsSync(link)) {
-    fs.mkdirSync(path.dirname(link), { recursive: true });
-    fs.symlinkSync(ROOT, link, 'dir');
-  }
-  const all = {
-    uiHost: '127.0.0.1',
-    uiPort,
-    userDir: dir,
-    flowFile: 'flows.json',
-    editorTheme: { tours: false },
-    diagnostics: { enabled: false },
-    telemetry: { enabled: false },
-    ...settings,
-  };
-  fs.writeFileSync(path.join(dir, 'settings.js'), `module.exports = ${JSON.stringify(all)};\n`);
-  const child: ChildProcess = spawn(process.execPath, [path.join(nodeRedDir(), 'red.js'), '--settings', path.join(dir, 'settings.js'), '--userDir', dir], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const base = `http://127.0.0.1:${uiPort}`;
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const ok = await fetch(`${base}/auth/login`).then((r) => r.ok, () => false);
-    if (ok) break;
-    if (Date.now() > deadline || child.exitCode !== null) {
-      child.kill('SIGKILL');
-      throw new Error(`Node-RED did not start:\n${output}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return {
-    base,
-    port: uiPort,
-    dir,
-    output: () => output,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
 }
 
 const startedFlows = (nr: NodeRedProcess) => nr.output().split('Started flows').length - 1;

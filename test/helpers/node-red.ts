@@ -2,8 +2,11 @@
  * Shared set-up of the node tests: node-red-node-test-helper with our real nodes and the core
  * catch node, flows wired to the real simulator, and ways to wait for events without sleeping.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Simulator } from '../../simulator/types';
+import { startSimulator } from '../../simulator';
+import type { Simulator, SimulatorOptions } from '../../simulator/types';
 import type { NodeMessage, NodeStatus } from '../../nodes/shared/red';
 
 /** The parts of node-red-node-test-helper (untyped) that the tests use. */
@@ -52,6 +55,36 @@ export const scbNodes: unknown[] = ['scb-m2m-config', 'scb-m2m-heartbeat', 'scb-
 
 export const TAB = 'tab';
 export const CONFIG = 'cfg';
+
+/** What nodeSuite's hooks set up, valid from `before` on. */
+export interface NodeSuite {
+  readonly simulator: Simulator;
+  /** A temporary dir (only with `tmpDir`), removed after the suite. */
+  readonly dir: string;
+}
+
+/**
+ * Registers the hooks of a node suite against the simulator (call it inside `describe`): the
+ * simulator (and a temp dir `<tmpDir>…` when asked) before all; after each test its faults cleared
+ * and the flow unloaded; after all the flow unloaded, the simulator stopped and both dirs removed.
+ */
+export function nodeSuite(options: { simulator?: SimulatorOptions; tmpDir?: string } = {}): NodeSuite {
+  const ctx = {} as { simulator: Simulator; dir: string };
+  before(async () => {
+    ctx.simulator = await startSimulator(options.simulator);
+    if (options.tmpDir) ctx.dir = fs.mkdtempSync(path.join(os.tmpdir(), options.tmpDir));
+  });
+  afterEach(async () => {
+    ctx.simulator.faults.clear();
+    await helper.unload();
+  });
+  after(async () => {
+    await helper.unload();
+    await ctx.simulator?.stop();
+    for (const dir of [ctx.dir, ctx.simulator?.dir]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return ctx;
+}
 
 /** A tab, a catch node wired to helper `caught`, and the config node pointing at the simulator. */
 export function baseFlow(simulator: Simulator, config: Record<string, unknown> = {}): FlowNode[] {

@@ -1,0 +1,182 @@
+/**
+ * A real Node-RED in its own process, as a user runs it: `node red.js --userDir <dir> --port <p>`,
+ * with this package in the user dir's node_modules (linked, unless the caller installed it, e.g.
+ * from a tarball). Used by the browser, i18n, package, admin-auth, secrets and restart tests.
+ * Which Node-RED: the dev dependency, or the package directory in SCB_M2M_NODE_RED
+ * (scripts/test-node-red-5.sh points it at Node-RED 5).
+ */
+import * as assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+export const REPO = path.join(__dirname, '..', '..');
+const PACKAGE_JSON = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { name: string; 'node-red': { nodes: Record<string, string> } };
+export const PACKAGE_NAME = PACKAGE_JSON.name;
+/** The four node types package.json declares. */
+export const NODE_TYPES = Object.keys(PACKAGE_JSON['node-red'].nodes);
+
+/** The Node-RED package directory the tests run against. */
+export function nodeRedDir(): string {
+  return process.env.SCB_M2M_NODE_RED ?? path.dirname(require.resolve('node-red/package.json'));
+}
+
+export function nodeRedVersion(): string {
+  return (JSON.parse(fs.readFileSync(path.join(nodeRedDir(), 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/** A fresh, empty user dir (with a package.json, so `npm install` installs into it). */
+export function makeUserDir(prefix = 'scb-m2m-node-red-'): string {
+  const userDir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  fs.writeFileSync(path.join(userDir, 'package.json'), `${JSON.stringify({ name: 'scb-m2m-test-user-dir', private: true }, null, 2)}\n`);
+  return userDir;
+}
+
+/** Links this repository into the user dir as an installed package (how `npm start` does it too), unless it is there already. */
+export function linkPackage(userDir: string): void {
+  const link = path.join(userDir, 'node_modules', ...PACKAGE_NAME.split('/'));
+  if (fs.existsSync(link)) return;
+  fs.mkdirSync(path.dirname(link), { recursive: true });
+  fs.symlinkSync(REPO, link, 'junction');
+}
+
+/** Levels at which Node-RED still logs "Server now running" and "Started flows", the lines startNodeRed waits for. */
+const LEVELS_WITH_INFO = [undefined, 'info', 'debug', 'trace'];
+
+/**
+ * Writes `<userDir>/settings.js`: `settings` (JSON-able) over the defaults: 127.0.0.1 only, no
+ * telemetry, tours or projects, info logging, and a credential secret that is the same for the same
+ * user dir (so a restart reads the credentials it wrote).
+ */
+export function writeSettings(userDir: string, settings: Record<string, unknown> = {}): void {
+  const all = {
+    uiHost: '127.0.0.1',
+    flowFile: 'flows.json',
+    credentialSecret: crypto.createHash('sha256').update(userDir).digest('hex').slice(0, 32),
+    editorTheme: { tours: false, projects: { enabled: false } },
+    diagnostics: { enabled: false },
+    telemetry: { enabled: false, updateNotification: false },
+    logging: { console: { level: 'info', metrics: false, audit: false } },
+    ...settings,
+  };
+  const level = (all.logging as { console?: { level?: string } }).console?.level;
+  if (!LEVELS_WITH_INFO.includes(level)) throw new Error(`startNodeRed waits for an info line in the log: logging level ${level} would hide it`);
+  fs.writeFileSync(path.join(userDir, 'settings.js'), `module.exports = ${JSON.stringify(all, null, 2)};\n`);
+}
+
+/** adminAuth for `settings`: the credentials strategy with these users (passwords hashed here). */
+export function credentialsAuth(users: Array<{ username: string; password: string; permissions: string }>): Record<string, unknown> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const bcrypt = require('bcryptjs') as { hashSync(password: string, rounds: number): string };
+  return { type: 'credentials', users: users.map((user) => ({ ...user, password: bcrypt.hashSync(user.password, 4) })) };
+}
+
+export interface NodeRedProcess {
+  /** e.g. `http://127.0.0.1:41234/` (the admin root). */
+  readonly url: string;
+  /** The same without the trailing slash, for `${base}/flows`. */
+  readonly base: string;
+  readonly port: number;
+  readonly userDir: string;
+  /** Everything Node-RED wrote to stdout and stderr so far. */
+  output(): string;
+  /** SIGTERM (Node-RED closes its flows and flushes context), then waits for the exit; SIGKILL after 10 s. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Settings over writeSettings' defaults; settings.js is written on every start. */
+  settings?: Record<string, unknown>;
+  /** The port to listen on (default 0: one the system picks). The same dir and port start it again. */
+  port?: number;
+  /** Extra environment for Node-RED (e.g. where an example flow watches). */
+  env?: Record<string, string>;
+  /** How long to wait for "Server now running" and "Started flows" (default 30 s). */
+  timeoutMs?: number;
+}
+
+/**
+ * Starts Node-RED on `userDir` (linking this package there unless it is installed) and resolves once
+ * it logged "Server now running" (its admin API answers from then on) and then "Started flows" (or
+ * "Waiting for missing types"); rejects with its output if it exits or hangs.
+ */
+export function startNodeRed(userDir: string, options: StartOptions = {}): Promise<NodeRedProcess> {
+  writeSettings(userDir, options.settings);
+  linkPackage(userDir);
+  const settingsFile = path.join(userDir, 'settings.js');
+  const child = spawn(process.execPath, [path.join(nodeRedDir(), 'red.js'), '--settings', settingsFile, '--userDir', userDir, '--port', String(options.port ?? 0)], {
+    cwd: userDir,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const handle = (url: string): NodeRedProcess => ({
+    url,
+    base: url.replace(/\/$/, ''),
+    port: Number(new URL(url).port),
+    userDir,
+    output: () => output,
+    stop: () => stopChild(child, exited),
+  });
+  return new Promise<NodeRedProcess>((resolve, reject) => {
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    const timer = setTimeout(() => fail(`did not start listening within ${timeoutMs} ms`), timeoutMs);
+    const fail = (why: string) => {
+      clearTimeout(timer);
+      void stopChild(child, exited).then(() => reject(new Error(`Node-RED ${why}. Its output:\n${output}`)));
+    };
+    let ready = false;
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (ready) return;
+      // "Server now running at http://127.0.0.1:<port>/" (the port Node-RED chose for --port 0), then
+      // the runtime starts the flows it has: a deploy made after that is the next "Started flows".
+      const running = /now running at (http:\/\/127\.0\.0\.1:\d+\/)[\s\S]*(Started flows|Waiting for missing types)/.exec(output);
+      if (running) {
+        ready = true;
+        clearTimeout(timer);
+        child.removeListener('exit', onExit);
+        resolve(handle(running[1]));
+      }
+    };
+    const onExit = (code: number | null) => fail(`exited with code ${code} before listening`);
+    child.stdout.on('data', onData);
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('exit', onExit);
+    child.once('error', (err) => fail(`could not be started (${err.message})`));
+  });
+}
+
+async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGTERM');
+    // Node-RED stops its flows on SIGTERM; a hung one is killed after 10 s.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+/** A GET against the admin API; the answer as text. */
+export async function adminRequest(nodeRed: NodeRedProcess, route: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
+  const response = await fetch(new URL(route, nodeRed.url), { headers });
+  return { status: response.status, text: await response.text() };
+}
+
+/** An admin API access token for a user of credentialsAuth (asserts that the login succeeds). */
+export async function adminToken(nodeRed: NodeRedProcess, username: string, password: string, scope = '*'): Promise<string> {
+  const res = await fetch(`${nodeRed.base}/auth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ client_id: 'node-red-admin', grant_type: 'password', scope, username, password }),
+  });
+  assert.equal(res.status, 200);
+  return ((await res.json()) as { access_token: string }).access_token;
+}
+
+export function removeDir(dir: string | undefined): void {
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+}
