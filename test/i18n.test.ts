@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Browser } from 'playwright-core';
-import { launchChromium } from './browser/chromium';
+import { launchChromium, skipWithoutChromium } from './browser/chromium';
 import { adminRequest, makeUserDir, NODE_TYPES, PACKAGE_NAME, removeDir, REPO, startNodeRed, type NodeRedProcess } from './helpers/node-red-process';
 
 const LANGUAGES = ['en-US', 'sv'] as const;
@@ -151,7 +151,8 @@ describe('i18n: English and Swedish', () => {
       }
     });
 
-    it('an editor in a Swedish browser shows the nodes\' Swedish names in the palette', async () => {
+    it('an editor in a Swedish browser shows the nodes\' Swedish names in the palette', async function () {
+      skipWithoutChromium(this);
       assert.ok(nodeRed);
       browser = await launchChromium();
       const page = await browser.newPage({ locale: 'sv-SE' });

@@ -24,6 +24,16 @@ const ARTEFACTS = path.join(REPO, '.test-output', 'browser');
 /** The README's pictures; written only with UPDATE_SCREENSHOTS=1 so a test run leaves git clean. */
 const README_SCREENSHOTS = path.join(REPO, 'docs', 'screenshots');
 
+/**
+ * A developer's machine without Chromium reports the browser tests as skipped (never as
+ * passed) and says how to get it; in CI (CI set) a missing Chromium fails them instead.
+ */
+export function skipWithoutChromium(test: Mocha.Context): void {
+  if (fs.existsSync(CHROMIUM) || process.env.CI) return;
+  console.log(`      (skipped: ${CHROMIUM} is missing; apt-get install chromium, as .ci/run does)`);
+  test.skip();
+}
+
 export async function launchChromium(): Promise<Browser> {
   if (!fs.existsSync(CHROMIUM)) {
     throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium; .ci/run does it) or point SCB_M2M_CHROMIUM at a Chromium binary`);

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { startSimulator } from '../../simulator';
 import type { Simulator, SimulatorCertificate } from '../../simulator/types';
-import { launchChromium, screenshot } from './chromium';
+import { launchChromium, screenshot, skipWithoutChromium } from './chromium';
 import { adminRequest, makeUserDir, removeDir, startNodeRed, type NodeRedProcess } from '../helpers/node-red-process';
 
 /** What the page exposes of Node-RED's editor API (read only to check what the browser holds). */
@@ -44,6 +44,7 @@ describe('editor in a real browser (Chromium + Node-RED + simulator)', function 
   let configId: string;
 
   before(async function () {
+    skipWithoutChromium(this);
     this.timeout(120_000);
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'scb-m2m-browser-'));
     fs.mkdirSync(path.join(work, 'outbox'));
