@@ -14,6 +14,7 @@ import {
   FILE_FIELD,
   HEARTBEAT_PATH,
   SEGMENT_SIZE,
+  SESSION_COOKIES,
   apiRoot as apiRootOf,
   classifyHistory,
   historyPath,
@@ -53,6 +54,7 @@ export const DEFAULT_TIMEOUTS: Required<TimeoutOptions> = { connectMs: 10_000, r
 export const DEFAULT_MAX_CONCURRENT_UPLOADS = 4;
 /** Connections beside the uploads' own, for heartbeats and history requests. */
 export const EXTRA_CONNECTIONS = 4;
+const SESSION_REFUSED_HINT = 'The F5 in front of SCB refuses the session: check the proxy and the certificate; if it persists contact SCB.';
 /** Longest part of an answer quoted in an error message. */
 const QUOTED_CHARS = 200;
 
@@ -98,10 +100,12 @@ interface Exchange {
   /** Only meaningful in this session: once renewed, SESSION_CHANGED is answered instead of sending. */
   sessionEpoch?: number;
   /**
-   * Not safe to repeat after the request may have reached the server (the closing segment:
-   * the server may already have joined the file). Such failures become DELIVERY_UNCERTAIN.
+   * Not safe to repeat after the request may have reached the server (the closing segment
+   * or a v1 upload: the server may already hold the file). Such failures become DELIVERY_UNCERTAIN.
    */
   once?: boolean;
+  /** The heartbeat: its cookies are kept even when the session was dropped while it was on its way. */
+  opensSession?: boolean;
 }
 
 /** Transport failures that happen before anything is sent, so repeating cannot deliver twice. */
@@ -216,7 +220,11 @@ export class M2MClient {
   private readonly closing = new AbortController();
   private readonly host: string;
   private readonly counters = { heartbeats: 0, requests: 0, retries: 0, sessionRenewals: 0, connections: 0 };
-  /** Bumped by each heartbeat that opens a session, so one lost session is renewed once. */
+  /**
+   * Bumped by each heartbeat that opens a new session (not one that keeps the live session),
+   * so one lost session is renewed once and a closing segment is never sent in another
+   * session than its data segments.
+   */
   private sessionEpoch = 0;
   private sessionLive = false;
   private pendingSession?: Promise<void>;
@@ -513,6 +521,8 @@ export class M2MClient {
         timeoutMs: this.timeouts.requestMs,
         signal,
         delivery: this.deliveryText(req),
+        // One POST is the whole delivery: once it may have arrived, sending it again could deliver the file twice.
+        once: true,
       },
       tally,
     );
@@ -587,12 +597,12 @@ export class M2MClient {
       const epoch = this.sessionEpoch;
       if (x.sessionEpoch !== undefined && x.sessionEpoch !== epoch) return SESSION_CHANGED;
       const answer = await this.send(x);
-      if (!isSessionLost(answer.statusCode, headerText(answer.headers['content-type']), answer.text.slice(0, 512))) return { ...answer, sessionEpoch: epoch };
+      if (!sessionLost(answer)) return { ...answer, sessionEpoch: epoch };
       if (renewed) {
         throw new SessionError(`${x.what}: the session was refused again right after a new heartbeat (${answer.statusCode}).`, {
           code: 'SESSION_REFUSED',
           statusCode: answer.statusCode,
-          hint: 'The F5 in front of SCB refuses the session: check the proxy and the certificate; if it persists contact SCB.',
+          hint: SESSION_REFUSED_HINT,
         });
       }
       this.log('debug', `${x.what}: session lost (${answer.statusCode}); renewing it.`);
@@ -626,15 +636,16 @@ export class M2MClient {
   }
 
   private async heartbeatOnce(signal: AbortSignal): Promise<HeartbeatResult> {
-    const x: Exchange = { method: 'GET', path: HEARTBEAT_PATH, what: 'Heartbeat', timeoutMs: this.timeouts.shortRequestMs, signal };
+    const x: Exchange = { method: 'GET', path: HEARTBEAT_PATH, what: 'Heartbeat', timeoutMs: this.timeouts.shortRequestMs, signal, opensSession: true };
     this.counters.heartbeats++;
+    const sessionBefore = this.sessionKey();
     const answer = await this.send(x);
-    if (isSessionLost(answer.statusCode, headerText(answer.headers['content-type']), answer.text.slice(0, 512))) {
+    if (sessionLost(answer)) {
       const where = headerText(answer.headers.location);
       throw new SessionError(`Heartbeat: the server answered ${answer.statusCode}${where ? ` (to ${where})` : ' with an HTML page'} instead of opening a session.`, {
         code: 'SESSION_REFUSED',
         statusCode: answer.statusCode,
-        hint: 'The F5 in front of SCB refuses the session: check the proxy and the certificate; if it persists contact SCB.',
+        hint: SESSION_REFUSED_HINT,
       });
     }
     if (answer.statusCode === 401) {
@@ -644,10 +655,18 @@ export class M2MClient {
       });
     }
     this.assertOk(answer, x);
-    this.sessionEpoch++;
+    // A heartbeat in a live session keeps it (the F5 sets no new cookies): bumping the epoch
+    // then would make every upload in flight start over from segment 0.
+    if (!this.sessionLive || this.sessionKey() !== sessionBefore) this.sessionEpoch++;
     this.sessionLive = true;
     this.log('debug', `Session open; cookies held: ${this.jar.names().join(', ') || 'none'}`);
     return { ok: true, serverTime: unquote(answer.text), statusCode: answer.statusCode };
+  }
+
+  /** What identifies the server's session: the F5 session cookies, or every cookie when there are none. */
+  private sessionKey(): string {
+    const values = SESSION_COOKIES.map((name) => this.jar.value(name));
+    return values.some((v) => v !== undefined) ? values.join('\u0000') : (this.jar.header('/') ?? '');
   }
 
   /** Turns a non-2xx answer into the typed error that says what to do. */
@@ -681,6 +700,7 @@ export class M2MClient {
     const deadline = AbortSignal.timeout(x.timeoutMs);
     const signal = AbortSignal.any([x.signal, deadline]);
     const cookie = this.jar.header(url.pathname);
+    const jarGeneration = this.jar.generation;
     const started = performance.now();
     const multipart = x.body ? await x.body() : undefined;
     this.counters.requests++;
@@ -695,7 +715,9 @@ export class M2MClient {
         bodyTimeout: x.timeoutMs,
       });
       const text = await res.body.text();
-      this.jar.store(res.headers['set-cookie']);
+      // An answer to a request of a session given up meanwhile (say, a 302 with fresh cookies)
+      // must not overwrite the cookies of the session renewed since.
+      if (x.opensSession || this.jar.generation === jarGeneration) this.jar.store(res.headers['set-cookie']);
       this.log('debug', `${x.method} ${url.pathname} ${res.statusCode} ${Math.round(performance.now() - started)} ms`);
       return { statusCode: res.statusCode, headers: res.headers, text };
     } catch (err) {
@@ -750,6 +772,10 @@ export class M2MClient {
 
 function headerText(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
+}
+
+function sessionLost(answer: Answer): boolean {
+  return isSessionLost(answer.statusCode, headerText(answer.headers['content-type']), answer.text.slice(0, 512));
 }
 
 /** SCB may send the server time as a JSON string; the text inside is what users want. */

@@ -44,6 +44,12 @@ function pathMatches(requestPath: string, cookiePath: string): boolean {
 
 export class CookieJar {
   private readonly cookies = new Map<string, StoredCookie>();
+  private cleared = 0;
+
+  /** Bumped by clear(): an answer to a request sent before it belongs to a session already given up. */
+  get generation(): number {
+    return this.cleared;
+  }
 
   /** Takes the Set-Cookie headers of an answer; an expiry in the past deletes the cookie. */
   store(setCookie: string | string[] | undefined, now: number = Date.now()): void {
@@ -74,7 +80,14 @@ export class CookieJar {
     return [...new Set([...this.cookies.values()].map((c) => c.name))];
   }
 
+  /** The value of the cookie `name` (any path), or undefined. */
+  value(name: string): string | undefined {
+    for (const cookie of this.cookies.values()) if (cookie.name === name) return cookie.value;
+    return undefined;
+  }
+
   clear(): void {
     this.cookies.clear();
+    this.cleared++;
   }
 }

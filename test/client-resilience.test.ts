@@ -96,6 +96,36 @@ describe('client: sessions, retries, failures against the simulator', function (
     assert.equal(err.code, 'SEGMENT_OUT_OF_ORDER');
   });
 
+  it('a heartbeat that keeps the live session does not make an upload in flight start over', async () => {
+    await ctx.client.heartbeat();
+    ctx.sim.faults.slowNext(1, 500, { match: /\/file\/1\// });
+    const before = ctx.sim.stats().requests;
+    const outcome = upload();
+    // Two heartbeats while the upload runs (a heartbeat node keeping the session alive).
+    while (ctx.sim.stats().requests < before + 2) await new Promise((r) => setTimeout(r, 5));
+    await ctx.client.heartbeat();
+    await ctx.client.heartbeat();
+    const result = await outcome;
+    assertDelivered(result.uploadId);
+    assert.equal(result.retries, 0);
+    // 0, 1, 2, close and the two heartbeats: no restart from segment 0.
+    assert.equal(ctx.sim.stats().requests - before, 6);
+  });
+
+  it('an answer of the lost session arriving after the renewal does not overwrite the new session\'s cookies', async () => {
+    await ctx.client.heartbeat();
+    ctx.sim.faults.expireSessions();
+    // Refused with a 302 (with fresh cookies, as the F5 does) but answered only after the other call renewed the session.
+    ctx.sim.faults.slowNext(1, 400, { match: /history/ });
+    const slow = ctx.client.history();
+    await new Promise((r) => setTimeout(r, 50));
+    await ctx.client.history();
+    await slow;
+    await ctx.client.history();
+    assert.equal(ctx.client.stats().sessionRenewals, 1);
+    assert.equal(ctx.client.stats().heartbeats, 2);
+  });
+
   it('resends only the failed segment after a 500', async () => {
     await ctx.client.heartbeat();
     ctx.sim.faults.failNext(1, { status: 500, match: /\/file\/2\// });

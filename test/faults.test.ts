@@ -223,6 +223,24 @@ describe('faults: every msg through the upload node ends in one success or one C
       assert.equal(added[0].sha256, sha256(data));
     });
 
+    it('a v1 upload slower than the timeout is not sent again (it is the whole delivery)', async () => {
+      const before = ctx.simulator.deliveries().length;
+      const client = await clientFor(ctx.simulator, { apiVersion: 'v1', timeouts: { requestMs: 400 } });
+      try {
+        await client.heartbeat();
+        ctx.simulator.faults.slowNext(1, 1500, { match: /\/m2m\/v1\/9990000045\// });
+        const err = await client.upload({ ...REQUEST, filnamn: 'slow-v1.xml', source: { buffer: data.subarray(0, 4096) } }).then(
+          (r) => assert.fail(`expected DELIVERY_UNCERTAIN, got ${r.uploadId}`),
+          (e: unknown) => e,
+        );
+        assert.ok(err instanceof NetworkError, String(err));
+        assert.equal(err.code, 'DELIVERY_UNCERTAIN');
+      } finally {
+        await client.close();
+      }
+      assert.equal(ctx.simulator.deliveries().length - before, 1);
+    });
+
     it('a closing segment slower than the timeout: the file is not delivered twice nor damaged', async () => {
       const before = ctx.simulator.deliveries().length;
       const outcome = await withShortTimeout(async (client) => {
