@@ -217,6 +217,8 @@ export class M2MClient {
   private readonly dispatcher: Dispatcher;
   private readonly jar = new CookieJar();
   private readonly uploads: ConcurrencyLimit;
+  /** The last upload in flight or waiting for each target; see oneAtATime. */
+  private readonly targets = new Map<string, Promise<void>>();
   private readonly closing = new AbortController();
   private readonly host: string;
   private readonly counters = { heartbeats: 0, requests: 0, retries: 0, sessionRenewals: 0, connections: 0 };
@@ -330,8 +332,28 @@ export class M2MClient {
   async upload(req: UploadRequest, opts: UploadOptions = {}): Promise<UploadResult> {
     const request = validateUploadRequest(req, this.apiVersion);
     return this.operation(`Upload of ${request.filnamn}`, opts.signal, (signal) =>
-      this.uploads.run(() => (this.apiVersion === 'v2' ? this.uploadV2(request, opts, signal) : this.uploadV1(request, opts, signal)), signal),
+      this.oneAtATime(v2SegmentPath(0, request), signal, () =>
+        this.uploads.run(() => (this.apiVersion === 'v2' ? this.uploadV2(request, opts, signal) : this.uploadV1(request, opts, signal)), signal),
+      ),
     );
+  }
+
+  /**
+   * Runs uploads to the same target (organisationsnummer, undersokning, referensperiod,
+   * filformat, filnamn, version) one after the other: the server keeps one file per target
+   * in a session (assumed), so two at once would mix their segments.
+   */
+  private async oneAtATime<T>(target: string, signal: AbortSignal, run: () => Promise<T>): Promise<T> {
+    const earlier = this.targets.get(target);
+    const mine = (earlier ? untilAborted(earlier, signal) : Promise.resolve()).then(run);
+    // The next one waits for this one and for every one before it, even if this one was aborted while waiting.
+    const done = Promise.allSettled([earlier, mine]).then(() => undefined);
+    this.targets.set(target, done);
+    try {
+      return await mine;
+    } finally {
+      if (this.targets.get(target) === done) this.targets.delete(target);
+    }
   }
 
   /** One upload's state (with `id`), or all uploads of the certificate's organisation and survey. */

@@ -112,6 +112,17 @@ describe('client: heartbeat and uploads against the simulator', function () {
     assert.equal(ctx.sim.stats().heartbeats - before, 1);
   });
 
+  it('sends two uploads of the same target one after the other, so both arrive whole', async () => {
+    // Two segments each: at once they would interleave in the one file the server keeps per target.
+    const first = crypto.randomBytes(SEGMENT_SIZE + 100);
+    const second = crypto.randomBytes(SEGMENT_SIZE + 200);
+    const same = { ...REQUEST, filnamn: 'same-target.xml' };
+    const [a, b] = await Promise.all([ctx.client.upload({ ...same, source: { buffer: first } }), ctx.client.upload({ ...same, source: { buffer: second } })]);
+    assert.equal(delivery(a.uploadId).sha256, sha256(first));
+    assert.equal(delivery(b.uploadId).sha256, sha256(second));
+    assert.equal(a.retries + b.retries, 0);
+  });
+
   it('runs at most maxConcurrentUploads uploads at once; the others wait their turn', async () => {
     const bounded = await clientFor(ctx.sim, { maxConcurrentUploads: 2 });
     try {
