@@ -152,6 +152,16 @@ describe('example flows', function () {
         assert.ok(comments.length >= 1 && comments.every((c) => String(c.info).includes('## What to set')), 'a comment with "What to set"');
       });
 
+      it("sends the reader to the dialog fields by the names the editor shows", () => {
+        const label = (type: string) =>
+          (JSON.parse(fs.readFileSync(path.join(ROOT, 'nodes', type, 'locales', 'en-US', `${type}.json`), 'utf8')) as Record<string, { label: { config: string } }>)[type].label.config;
+        for (const comment of flow.filter((n) => n.type === 'comment')) {
+          for (const [, field] of String(comment.info).matchAll(/pencil next to \*([^*]+)\*/g)) {
+            assert.ok(['scb-m2m-heartbeat', 'scb-m2m-upload', 'scb-m2m-history'].every((type) => label(type) === field), `"${field}" is the config field's label`);
+          }
+        }
+      });
+
       it('holds no credentials or secret-looking values, and its config node points at nothing secret', () => {
         assert.deepEqual(secretsIn(flow, 'flow'), []);
         for (const config of flow.filter((n) => n.type === 'scb-m2m-config')) {

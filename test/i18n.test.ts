@@ -74,6 +74,31 @@ describe('i18n: English and Swedish', () => {
     }
   });
 
+  describe('keys used by the nodes', () => {
+    /** Literal keys: RED._('…'), node._('…'), this._('…') in the runtime and editor, data-i18n="…" in the edit templates. */
+    function usedKeys(type: string): string[] {
+      const dir = path.join(REPO, 'nodes', type);
+      const sources = [`${type}.ts`, `${type}.html`, ...(type === 'scb-m2m-history' ? ['polls.ts'] : [])].map((file) => fs.readFileSync(path.join(dir, file), 'utf8'));
+      const keys = new Set<string>();
+      for (const text of sources) {
+        for (const match of text.matchAll(/\b(?:RED|node|this)\._\(\s*['"]([^'"]+)['"]\s*[,)]/g)) keys.add(match[1]);
+        for (const match of text.matchAll(/data-i18n="(?:\[\w+\])?([^"]+)"/g)) keys.add(match[1]);
+      }
+      return [...keys];
+    }
+
+    for (const type of NODE_TYPES) {
+      it(`${type}: every literal key in its .ts and .html is in the en-US and sv catalogs`, () => {
+        const keys = usedKeys(type);
+        assert.ok(keys.length > 0);
+        for (const language of LANGUAGES) {
+          const known = leaves(catalog(type, language));
+          assert.deepEqual(keys.filter((key) => !known.has(key)), [], `${language}: keys missing from the catalog`);
+        }
+      });
+    }
+  });
+
   describe('help', () => {
     for (const type of NODE_TYPES) {
       for (const language of LANGUAGES) {

@@ -170,6 +170,15 @@ describe('scb-m2m-config node', function () {
       assert.match((res.body as { certificate: { subject: string } }).certificate.subject, /9990000045/);
     });
 
+    it("the placeholder never lends another node type's credentials (an id that is not an scb-m2m-config node)", async () => {
+      // The heartbeat node 'hb' is given a passphrase credential, as a tls-config node has one.
+      await load(flow({ certPath: '' }), { ...credentialsOf(ctx.simulator, 'valid', pfxOf('valid')), hb: { passphrase: ctx.simulator.certificates.valid.passphrase } });
+      const pfx = pfxOf('valid').toString('base64');
+      const res = await helper.request().post('/scb-m2m-config/certificate').send({ id: 'hb', pfx, passphrase: '__PWRD__' });
+      assert.equal((res.body as { ok: boolean }).ok, false);
+      assert.equal((res.body as { error: { code: string } }).error.code, 'WRONG_PASSPHRASE');
+    });
+
     it('POST test runs a heartbeat with the dialog settings', async () => {
       await load(flow(), credentialsOf(ctx.simulator));
       const heartbeats = ctx.simulator.stats().heartbeats;

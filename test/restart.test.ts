@@ -53,9 +53,8 @@ describe('restart: uploads being polled when Node-RED stops are polled again aft
     removeDir(simulator?.dir);
   });
 
-  it('stops while a poll is pending, starts again, and the upload comes out of output 1 once', async () => {
-    nr = await startNodeRed(dir, { settings });
-    const port = nr.port;
+  /** upload → history (poll) → one recorder per output and for Catch, each appending the msg as a JSON line. */
+  function pollFlow(mark: string, rule = ''): unknown[] {
     // Each output and the Catch node write the msg as one JSON line, with where it came out.
     const recorder = (name: string) => ({
       id: `rec-${name}`,
@@ -65,7 +64,7 @@ describe('restart: uploads being polled when Node-RED stops are polled again aft
       outputs: 1,
       wires: [['to-file']],
     });
-    await deploy(nr, [
+    return [
       { id: 'tab', type: 'tab', label: 'restart' },
       {
         id: 'cfg',
@@ -87,18 +86,24 @@ describe('restart: uploads being polled when Node-RED stops are polled again aft
         props: [
           { p: 'payload', v: '<vinn>restart</vinn>', vt: 'str' },
           { p: 'filnamn', v: 'restart.xml', vt: 'str' },
-          { p: 'marker', v: marker, vt: 'str' },
+          { p: 'marker', v: mark, vt: 'str' },
         ],
         repeat: '',
         once: false,
         wires: [['up']],
       },
       { id: 'up', type: 'scb-m2m-upload', z: 'tab', config: 'cfg', referensperiod: '2026-06-30', referensperiodType: 'str', filformat: 'V40', filformatType: 'str', wires: [['hist']] },
-      { id: 'hist', type: 'scb-m2m-history', z: 'tab', config: 'cfg', mode: 'poll', interval: 0.2, timeout: 3600, rule: '', wires: OUTPUTS.map((o) => [`rec-${o}`]) },
+      { id: 'hist', type: 'scb-m2m-history', z: 'tab', config: 'cfg', mode: 'poll', interval: 0.2, timeout: 3600, rule, wires: OUTPUTS.map((o) => [`rec-${o}`]) },
       { id: 'catcher', type: 'catch', z: 'tab', scope: null, uncaught: false, wires: [['rec-caught']] },
       ...[...OUTPUTS, 'caught'].map(recorder),
       { id: 'to-file', type: 'file', z: 'tab', filename: recordFile(), filenameType: 'str', appendNewline: true, createDir: true, overwriteFile: 'false', encoding: 'utf8', wires: [] },
-    ]);
+    ];
+  }
+
+  it('stops while a poll is pending, starts again, and the upload comes out of output 1 once', async () => {
+    nr = await startNodeRed(dir, { settings });
+    const port = nr.port;
+    await deploy(nr, pollFlow(marker));
     assert.equal((await fetch(`${nr.base}/inject/inject-go`, { method: 'POST' })).status, 200);
 
     // Polling: the file is at SCB and its history has been asked more than once.
@@ -131,5 +136,26 @@ describe('restart: uploads being polled when Node-RED stops are polled again aft
     assert.equal((out[0].payload as { id?: string }).id, delivery.deliveryId);
     assert.equal(simulator.deliveries().length, 1, 'the file was not sent again');
     assert.deepEqual(savedPolls(), [], 'a decided poll is no longer kept');
+  });
+  it('a poll resumed after a redeploy with a broken rule: the Catch node gets its msg, no output classifies it', async () => {
+    nr = await startNodeRed(dir, { settings });
+    const second = crypto.randomUUID();
+    const mine = () => records().filter((r) => r.marker === second);
+    const delivered = simulator.deliveries().length;
+    await deploy(nr, pollFlow(second));
+    assert.equal((await fetch(`${nr.base}/inject/inject-go`, { method: 'POST' })).status, 200);
+    const polled = simulator.stats().historyRequests;
+    await waitUntil(() => simulator.deliveries().length === delivered + 1 && simulator.stats().historyRequests >= polled + 2, 'the upload and two polls', 15_000);
+
+    await deploy(nr, pollFlow(second, 'status = ('));
+    await waitUntil(() => mine().length > 0, 'the resumed poll at the Catch node', 15_000);
+    simulator.settleHistory();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await nr.stop();
+    const out = mine();
+    assert.equal(out.length, 1, `one msg out: ${JSON.stringify(out)}`);
+    assert.equal(out[0].output, 'caught');
+    assert.equal((out[0].error as { code?: string }).code, 'INVALID_RULE');
+    assert.equal(out[0].filnamn, 'restart.xml');
   });
 });

@@ -73,6 +73,11 @@ export = function (RED: NodeAPI): void {
     return { certificate, warning: certificateWarning(RED, certificate.info, settings.expiryWarningDays) };
   }
 
+  /** The certificate endpoints' answer for a certificate that was read; never its key. */
+  function certificateAnswer({ certificate, warning }: Awaited<ReturnType<typeof inspect>>): CertificateReport {
+    return { ok: true, certificate: certificate.info, ...(warning && { warning }) };
+  }
+
   function ScbM2mConfigNode(this: ScbM2mConfigNode & { organisationsnummer: string; undersokning: string }, def: ConfigDef) {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -113,8 +118,7 @@ export = function (RED: NodeAPI): void {
     node.acquireClient = () => client;
     node.certificateReport = async (): Promise<CertificateReport> => {
       try {
-        const { certificate, warning } = await inspected;
-        return { ok: true, certificate: certificate.info, ...(warning && { warning }) };
+        return certificateAnswer(await inspected);
       } catch (err) {
         return { ok: false, error: errorReport(err) };
       }
@@ -136,10 +140,13 @@ export = function (RED: NodeAPI): void {
     credentials: { pfx: { type: 'password' }, passphrase: { type: 'password' } },
   });
 
-  /** Dialog values, with the deployed node's credentials for what the dialog did not change. */
+  /**
+   * Dialog values, with the deployed node's credentials for what the dialog did not change.
+   * Only an scb-m2m-config node's: an id of another node (a tls-config's passphrase, say) lends nothing.
+   */
   function dialogInput(body: Record<string, unknown>) {
     const id = optionalText(body.id);
-    const deployed = id ? RED.nodes.getCredentials(id) : undefined;
+    const deployed = findConfigNode(RED, id) ? RED.nodes.getCredentials(id as string) : undefined;
     return {
       settings: connectionSettings(body),
       credentials: credentialsFor({ pfx: optionalText(body.pfx), passphrase: optionalText(body.passphrase) }, deployed),
@@ -166,7 +173,7 @@ export = function (RED: NodeAPI): void {
     const { settings, credentials } = dialogInput(bodyOf(req));
     answer(
       res,
-      inspect(settings, credentials).then(({ certificate, warning }) => ({ ok: true, certificate: certificate.info, ...(warning && { warning }) })),
+      inspect(settings, credentials).then(certificateAnswer),
     );
   });
 

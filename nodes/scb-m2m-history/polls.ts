@@ -2,8 +2,9 @@
  * The uploads a history node is polling right now, by poll. Each poll is its own chain of
  * timers; this registry knows which uploadIds are in progress (the node's status) and keeps them
  * in the node's context, so that a restart or a redeploy resumes them: with a persistent context
- * store (localfilesystem) they survive a restart of Node-RED, with the default memory store a
- * redeploy only.
+ * store (localfilesystem) they survive a restart of Node-RED, with the memory store a
+ * redeploy only, and only when settings.js configures it (`contextStorage`): without that setting
+ * Node-RED deletes a node's context whenever the node stops, redeploys included.
  */
 import type { NodeMessage } from '../shared/red';
 

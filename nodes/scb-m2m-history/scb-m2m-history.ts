@@ -98,7 +98,7 @@ export = function (RED: NodeAPI): void {
       }
     }
 
-    const config = handleInput(RED, node, def.config, async (msg, { client, signal, send }) => {
+    const flow = handleInput(RED, node, def.config, async (msg, { client, signal, send }) => {
       if (ruleError) throw ruleError;
       const uploadId = uploadIdOf(msg);
       if (uploadId === undefined) {
@@ -161,14 +161,21 @@ export = function (RED: NodeAPI): void {
       }
     }
 
-    /** A poll left unfinished by a restart or redeploy: same outputs; a failure goes to a Catch node with its msg. */
+    /**
+     * A poll left unfinished by a restart or redeploy: same outputs, same rule; a failure goes to
+     * a Catch node with its msg and shows on the status, as for a msg that came in.
+     */
     async function resume(saved: SavedPoll) {
+      // The memory store answers at once, inside this constructor: Node-RED wires the flow's Catch
+      // nodes only after every node is created, so report nothing before the flow has started.
+      await new Promise(setImmediate);
       try {
-        if (!config) throw new ValidationError(RED._('scb-m2m-history.errors.no-config'), { code: 'NO_CONFIG', field: 'config' });
-        const client = await config.acquireClient();
+        if (ruleError) throw ruleError;
+        if (!flow.config) throw flow.noConfig();
+        const client = await flow.config.acquireClient();
         await pollUntilDecided(client, saved.uploadId, saved.deadline, saved.msg, (out) => flowNode.send(out), resumed.signal);
       } catch (err) {
-        if (!resumed.signal.aborted) node.error(err instanceof Error ? err : new Error(String(err)), saved.msg);
+        if (!resumed.signal.aborted) node.error(flow.failed(saved.msg, err), saved.msg);
       }
     }
     polls.restore((saved) => void resume(saved));

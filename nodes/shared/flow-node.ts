@@ -6,7 +6,7 @@
 import { setMaxListeners } from 'node:events';
 import type { M2MClient } from '../../lib';
 import { ValidationError, isM2MError } from '../../lib';
-import type { DoneFunction, Node, NodeAPI, NodeMessage, SendFunction } from './red';
+import type { DoneFunction, Node, NodeAPI, NodeMessage, NodeStatus, SendFunction } from './red';
 import { type ScbM2mConfigNode, findConfigNode } from './config';
 
 export interface InputContext {
@@ -19,17 +19,35 @@ export interface InputContext {
 
 export type InputHandler = (msg: NodeMessage, ctx: InputContext) => Promise<void>;
 
+/** What handleInput gives back, for work that does not start with an input msg (a resumed poll). */
+export interface FlowNodeConfig {
+  config: ScbM2mConfigNode | null;
+  /** The error for "no config node selected", in the node's catalog. */
+  noConfig(): Error;
+  /** Marks msg and the node's status as handleInput does for a failed msg; returns the Error for node.error(err, msg). */
+  failed(msg: NodeMessage, err: unknown): Error;
+}
+
 /**
  * Wires `handle` to the node's input. Success: done(). Failure: msg.statusCode when the
  * server answered, a red ring naming the reason, and done(err) with the original msg so a
  * Catch node gets it. Work cut short by close ends with done() alone: the flow is stopping.
  */
-export function handleInput(RED: NodeAPI, node: Node, configId: unknown, handle: InputHandler): ScbM2mConfigNode | null {
+export function handleInput(RED: NodeAPI, node: Node, configId: unknown, handle: InputHandler): FlowNodeConfig {
   const config = findConfigNode(RED, configId);
   const noConfig = () =>
     new ValidationError(RED._(`${node.type}.errors.no-config`), { code: 'NO_CONFIG', field: 'config' });
+  const noConfigStatus = (): NodeStatus => ({ fill: 'red', shape: 'ring', text: RED._(`${node.type}.status.no-config`) });
   if (config) config.register(node);
-  else node.status({ fill: 'red', shape: 'ring', text: RED._(`${node.type}.status.no-config`) });
+  else node.status(noConfigStatus());
+
+  /** msg.statusCode when the server answered, and a red ring naming the reason; the Error to report. */
+  const failed = (msg: NodeMessage, err: unknown): Error => {
+    const error = err instanceof Error ? err : new Error(String(err));
+    if (isM2MError(error) && error.statusCode !== undefined) msg.statusCode = error.statusCode;
+    node.status(config ? config.statusFor(error) : noConfigStatus());
+    return error;
+  };
 
   const controller = new AbortController();
   // Every msg in flight (hundreds of polls, say) listens to this one signal: that is by design, not a leak.
@@ -47,10 +65,7 @@ export function handleInput(RED: NodeAPI, node: Node, configId: unknown, handle:
       () => done(),
       (err: unknown) => {
         if (controller.signal.aborted) return done();
-        const error = err instanceof Error ? err : new Error(String(err));
-        if (isM2MError(error) && error.statusCode !== undefined) msg.statusCode = error.statusCode;
-        node.status(config ? config.statusFor(error) : { fill: 'red', shape: 'ring', text: RED._(`${node.type}.status.no-config`) });
-        done(error);
+        done(failed(msg, err));
       },
     );
     running.add(task);
@@ -63,5 +78,5 @@ export function handleInput(RED: NodeAPI, node: Node, configId: unknown, handle:
     void Promise.allSettled([...running]).then(() => done());
   });
 
-  return config;
+  return { config, noConfig, failed };
 }
