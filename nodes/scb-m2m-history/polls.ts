@@ -81,8 +81,10 @@ export class PollRegistry {
     this.save();
   }
 
-  freeze(): void {
+  /** Closing: stops writing, so the unfinished polls stay saved; answers their upload ids. */
+  freeze(): string[] {
     this.frozen = true;
+    return [...this.polls.values()].map((p) => p.uploadId);
   }
 
   private save(): void {

@@ -75,7 +75,9 @@ export = function (RED: NodeAPI): void {
     // before handleInput's close, so the registry is frozen before any poll is aborted.
     const resumed = new AbortController();
     node.on('close', (_removed, done) => {
-      polls.freeze();
+      const unfinished = polls.freeze();
+      // Without a persistent context store they are gone with this node: say which, so nothing is lost unseen.
+      if (unfinished.length > 0) node.warn(RED._('scb-m2m-history.warnings.polls-stopped', { count: unfinished.length, ids: unfinished.join(', ') }));
       resumed.abort();
       done();
     });
