@@ -2,7 +2,7 @@
  * The public shapes of the M2M client. The Node-RED nodes, the benchmark and the tests
  * depend on these; change them deliberately.
  */
-import type { ApiVersion, Environment, ScbStatus } from './api';
+import type { ApiVersion, Environment, ScbStatus, UploadPathParts } from './api';
 
 /** Where a .pfx/.p12 comes from: a path on disk or its bytes, and its passphrase. */
 export interface CertificateSource {
@@ -91,13 +91,8 @@ export interface HeartbeatResult {
 
 export type UploadSource = { path: string } | { buffer: Buffer };
 
-export interface UploadRequest {
-  organisationsnummer: string;
-  undersokning: string;
-  /** Required in v2; ignored in v1. `yyyy-MM-dd`, the last day of its month. */
-  referensperiod?: string;
-  filformat: string;
-  version?: string;
+/** Where a file goes (the URL's parts, lib/api.ts) and what is sent. referensperiod: required in v2, ignored in v1. */
+export interface UploadRequest extends UploadPathParts {
   /** The file's bare name as SCB will see it. */
   filnamn: string;
   source: UploadSource;

@@ -2,7 +2,7 @@
  * The public shape of the SCB M2M simulator: tests, the benchmark, `npm start` and the
  * `scb-m2m-simulator` command all use it. Change it deliberately.
  */
-import type { ScbStatus } from '../lib/api';
+import type { ScbStatus, UploadPathParts } from '../lib/api';
 
 /** Who a generated client certificate belongs to and what it may deliver. */
 export interface SimulatorClientSpec {
@@ -50,14 +50,9 @@ export interface SimulatorCertificate extends SimulatorClientSpec {
 }
 
 /** One finished delivery (after the closing segment, or a v1 POST). */
-export interface SimulatorDelivery {
+export interface SimulatorDelivery extends UploadPathParts {
   deliveryId: string;
   apiVersion: 'v1' | 'v2';
-  organisationsnummer: string;
-  undersokning: string;
-  referensperiod?: string;
-  filformat: string;
-  version?: string;
   filnamn: string;
   size: number;
   sha256: string;
