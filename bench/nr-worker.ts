@@ -43,7 +43,8 @@ const MiB = 1024 * 1024;
 const MSG_TIMEOUT_MS = 10 * 60_000;
 
 const helper: TestHelper = require('node-red-node-test-helper');
-helper.init(require.resolve('node-red'), { logging: { console: { level: 'warn' } } });
+// The delivery journal in the benchmark's own folder (bench/run.ts sets it), never in the user's home.
+helper.init(require.resolve('node-red'), { logging: { console: { level: 'warn' } }, scbM2mJournalDir: process.env.SCB_M2M_BENCH_JOURNAL });
 
 const root = path.join(__dirname, '..');
 const nodeModules = ['scb-m2m-config', 'scb-m2m-upload', 'scb-m2m-history'].map((type) =>
