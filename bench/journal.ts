@@ -65,7 +65,7 @@ async function journalSteps(dir: string, count: number, client: M2MClient, prefi
 
 async function journalCost(work: string, total: number, log: (line: string) => void) {
   const sim = await startSimulator({ keepFiles: false, dir: path.join(work, 'journal-sim') });
-  const client = new M2MClient({ environment: 'custom', baseUrl: sim.url, certificate: { path: sim.certificates.valid.path, passphrase: sim.certificates.valid.passphrase }, ca: await fs.readFile(sim.caPath) });
+  const client = await M2MClient.create({ environment: 'custom', baseUrl: sim.url, certificate: { path: sim.certificates.valid.path, passphrase: sim.certificates.valid.passphrase }, ca: await fs.readFile(sim.caPath) });
   const dir = path.join(work, 'journal');
   try {
     await timedUploads(client, 20, async () => async () => undefined, 'warm');
