@@ -7,7 +7,7 @@ import { setMaxListeners } from 'node:events';
 import { promises as fs } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import * as tls from 'node:tls';
-import { Agent, Pool, ProxyAgent, request, type Dispatcher } from 'undici';
+import { Agent, Pool, ProxyAgent, buildConnector, request, type Dispatcher } from 'undici';
 import {
   CLOSING_SEGMENT,
   ENVIRONMENT_ORIGINS,
@@ -69,6 +69,9 @@ const SERVER_UNTRUSTED_CODES = new Set([
   'CERT_NOT_YET_VALID',
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
+
+/** A TLS alert received from the server, as Node names it: ERR_SSL_TLSV1_ALERT_UNKNOWN_CA, ... */
+const TLS_ALERT = /^ERR_SSL_.*ALERT/;
 
 interface Answer {
   statusCode: number;
@@ -230,6 +233,8 @@ export class M2MClient {
   private sessionEpoch = 0;
   private sessionLive = false;
   private pendingSession?: Promise<void>;
+  /** The last TLS alert a connection received, and when (performance.now()); see watchTlsAlerts. */
+  private lastTlsAlert?: { code: string; at: number };
 
   /**
    * Needs a decoded certificate (readCertificate / loadCertificate); to start from a
@@ -289,8 +294,8 @@ export class M2MClient {
     // Bounded: every upload may hold a connection, plus a few for heartbeats and history,
     // so a thousand polls at once queue here instead of opening a thousand TLS connections.
     const connections = this.uploads.limit + EXTRA_CONNECTIONS;
-    const factory = (origin: string | URL, opts: object): Dispatcher => {
-      const pool = new Pool(origin, { ...opts, connections });
+    const factory = (origin: string | URL, opts: Pool.Options): Dispatcher => {
+      const pool = new Pool(origin, { ...opts, connect: this.watchTlsAlerts(opts.connect), connections });
       pool.on('connect', () => {
         this.counters.connections++;
       });
@@ -306,6 +311,24 @@ export class M2MClient {
     }
     this.log('debug', `Proxy ${new URL(proxy).host} (CONNECT) for ${this.host}`);
     return new ProxyAgent({ uri: proxy, requestTls: tlsOptions, factory });
+  }
+
+  /**
+   * A server that asks for the certificate after the first handshake (TLS renegotiation) refuses
+   * it with an alert in the middle of a request, and undici then reports only "other side
+   * closed": the socket's end overwrites its error. Each connection's alert is noted here, so
+   * the failure can still say that the server refused the certificate.
+   */
+  private watchTlsAlerts(given: Pool.Options['connect']): buildConnector.connector {
+    // The direct Agent hands its TLS options on; the ProxyAgent its own tunnelling connector.
+    const connect = typeof given === 'function' ? given : buildConnector(given ?? {});
+    return (options: buildConnector.Options, callback: buildConnector.Callback) =>
+      connect(options, (...args) => {
+        args[1]?.on('error', (e: NodeJS.ErrnoException) => {
+          if (typeof e.code === 'string' && TLS_ALERT.test(e.code)) this.lastTlsAlert = { code: e.code, at: performance.now() };
+        });
+        callback(...args);
+      });
   }
 
   stats(): ClientStats {
@@ -746,13 +769,13 @@ export class M2MClient {
       return { statusCode: res.statusCode, headers: res.headers, text };
     } catch (err) {
       if (x.signal.aborted) throw x.signal.reason;
-      const error = this.transportError(err, x, deadline.aborted);
+      const error = this.transportError(err, x, deadline.aborted, started);
       this.log('debug', `${x.method} ${url.pathname} failed (${error.code}) ${Math.round(performance.now() - started)} ms`);
       throw error;
     }
   }
 
-  private transportError(err: unknown, x: Exchange, timedOut: boolean): M2MError {
+  private transportError(err: unknown, x: Exchange, timedOut: boolean, started: number): M2MError {
     if (isM2MError(err)) return err;
     if (err instanceof ShortReadError) return fileChanged(err.path, `${err.expected} bytes were expected of this part, ${err.actual} were read`);
     const codes = errorCodes(err);
@@ -763,7 +786,7 @@ export class M2MClient {
         hint: 'Set the CA file (caPath) to the CA that signed the server\'s certificate.',
       });
     }
-    const alert = codes.find((c) => /^ERR_SSL_.*ALERT/.test(c));
+    const alert = codes.find((c) => TLS_ALERT.test(c)) ?? (this.lastTlsAlert && this.lastTlsAlert.at >= started ? this.lastTlsAlert.code : undefined);
     if (alert) {
       return new CertificateError(`${x.what}: the server at ${this.host} refused the client certificate during the TLS handshake (${alert}).`, {
         code: 'CLIENT_CERTIFICATE_REFUSED',
@@ -778,9 +801,13 @@ export class M2MClient {
     }
     const code = codes.find((c) => c !== 'UND_ERR_SOCKET' && c !== 'UND_ERR') ?? codes[0] ?? 'NETWORK_ERROR';
     const reason = err instanceof Error ? err.message : String(err);
+    // A server that asks for the certificate by renegotiation may refuse it by just closing the connection.
+    const closed = x.opensSession && (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET');
     return new NetworkError(`${x.what}: the connection to ${this.host} failed (${code}: ${reason}).`, {
       code,
-      hint: 'Check the network, DNS and proxy settings; it was retried.',
+      hint: closed
+        ? 'The server closed the connection without answering: if it does so every time, it may be refusing the client certificate (check that it is SCB\'s for this environment, still valid and not revoked); else check the network and proxy.'
+        : 'Check the network, DNS and proxy settings; it was retried.',
       cause: err,
     });
   }
