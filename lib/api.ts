@@ -88,6 +88,16 @@ export function isSegmentOutOfOrder(statusCode: number, body: string): boolean {
 }
 
 /**
+ * Whether the server keeps a v2 file's data segments when the F5 session is renewed in the
+ * middle of the file (assumed: no, they go with the old session). false: the client starts
+ * the file again from segment 0 at once in the new session; true: it carries on with the
+ * next segment and closes in the new session. Either way a closing POST is only sent in the
+ * session that accepted the last data segment. Overridable per client
+ * (M2MClientOptions.segmentsSurviveSessionRenewal).
+ */
+export const SEGMENTS_SURVIVE_SESSION_RENEWAL = false;
+
+/**
  * An answer that means "the F5 session is gone" (assumed: F5's behaviour): a redirect,
  * or an HTML page where the API answers text or JSON.
  */

@@ -14,6 +14,7 @@ import {
   FILE_FIELD,
   HEARTBEAT_PATH,
   SEGMENT_SIZE,
+  SEGMENTS_SURVIVE_SESSION_RENEWAL,
   SESSION_COOKIES,
   apiRoot as apiRootOf,
   classifyHistory,
@@ -261,6 +262,10 @@ export class M2MClient {
     } catch (err) {
       throw optionError('retry', options.retry, (err as Error).message, 'Give counts and milliseconds of 0 or more.');
     }
+    const survive = options.segmentsSurviveSessionRenewal;
+    if (survive !== undefined && typeof survive !== 'boolean') {
+      throw optionError('segmentsSurviveSessionRenewal', survive, 'it must be true or false', `Leave it out for the assumed ${SEGMENTS_SURVIVE_SESSION_RENEWAL}.`);
+    }
     const maxUploads = options.maxConcurrentUploads ?? DEFAULT_MAX_CONCURRENT_UPLOADS;
     if (!Number.isInteger(maxUploads) || maxUploads < 1) throw optionError('maxConcurrentUploads', maxUploads, 'it must be a whole number of 1 or more', 'Leave it out for 4.');
     this.uploads = new ConcurrencyLimit(maxUploads);
@@ -461,6 +466,12 @@ export class M2MClient {
       const outcome = await this.sendSegments(req, file, segments, opts, signal, tally);
       if ('receipt' in outcome) return this.receipt(outcome.receipt, outcome.what, segments, file.size, tally);
       // Out of order: the server lost the earlier segments (assumed: with the old session).
+      if (restarted && outcome.refused === SESSION_CHANGED) {
+        throw new SessionError(`Upload of ${req.filnamn}: the session was lost again, at segment ${outcome.segment}, after a restart from segment 0.`, {
+          code: 'SESSION_REFUSED',
+          hint: SESSION_REFUSED_HINT,
+        });
+      }
       if (restarted) {
         throw new ProtocolError(
           `Upload of ${req.filnamn}: segment ${outcome.segment} was refused as out of order again after a restart from segment 0: ${firstLine(outcome.refused.text)}`,
@@ -482,12 +493,17 @@ export class M2MClient {
     signal: AbortSignal,
     tally: Tally,
   ): Promise<{ receipt: Answer; what: string } | { refused: Answer; segment: number }> {
-    // The server keeps a file's segments in the session they came in (assumed). A data
-    // segment sent in a new session is refused as out of order by the server; the closing
-    // POST would join an empty file, so it is never sent in another session than segment 0.
+    // Whether the server keeps a file's segments across a session renewal is assumed
+    // (SEGMENTS_SURVIVE_SESSION_RENEWAL). If not, a renewal after segment 0 restarts the file
+    // at once instead of sending the rest in vain. Either way a data segment the server no
+    // longer expects is refused as out of order; the closing POST would join an empty file, so
+    // it is only sent in the session that accepted the last data segment.
     const outOfOrder = (a: Answer): boolean => a === SESSION_CHANGED || isSegmentOutOfOrder(a.statusCode, a.text);
+    const survive = this.options.segmentsSurviveSessionRenewal ?? SEGMENTS_SURVIVE_SESSION_RENEWAL;
     const field = FILE_FIELD.v2;
     const delivery = this.deliveryText(req);
+    /** The session of segment 0, and of the last data segment. */
+    let firstEpoch: number | undefined;
     let sessionEpoch: number | undefined;
     for (let segment = 0; segment < segments; segment++) {
       const start = segment * SEGMENT_SIZE;
@@ -502,11 +518,13 @@ export class M2MClient {
           signal,
           delivery,
           accept: outOfOrder,
+          sessionEpoch: survive ? undefined : firstEpoch,
         },
         tally,
       );
       if (outOfOrder(answer)) return { refused: answer, segment };
-      sessionEpoch ??= answer.sessionEpoch;
+      firstEpoch ??= answer.sessionEpoch;
+      sessionEpoch = answer.sessionEpoch;
       this.progress(opts, { segment: segment + 1, segments, bytesSent: end, totalBytes: file.size });
     }
     const what = `Closing the upload of ${req.filnamn} (segment ${CLOSING_SEGMENT})`;

@@ -1,13 +1,14 @@
 /**
  * What SCB's servers may do otherwise than we assume (issue 11), each way against the simulator:
- * the client certificate asked for in the first handshake or by TLS renegotiation.
+ * the client certificate asked for in the first handshake or by TLS renegotiation, and a file's
+ * segments lost or kept when the session is renewed in the middle of it.
  */
 import assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CertificateError, M2MClient, NetworkError, SEGMENT_SIZE } from '../lib';
+import { CertificateError, M2MClient, NetworkError, SEGMENT_SIZE, SEGMENTS_SURVIVE_SESSION_RENEWAL, ValidationError } from '../lib';
 import { DEFAULT_CLIENTS, startSimulator } from '../simulator';
 import type { Simulator, SimulatorOptions } from '../simulator/types';
 import { REQUEST, certificateOf, clientFor } from './helpers/client';
@@ -121,4 +122,79 @@ describe('client: edges of the real service', function () {
       }
     });
   }
+
+  describe('session renewed in the middle of a file', () => {
+    let data: Buffer;
+    let file: string;
+    const sims: Partial<Record<'lost' | 'kept', Simulator>> = {};
+
+    before(async () => {
+      // Four data segments.
+      data = Buffer.concat([Buffer.from('<a>'), crypto.randomBytes(3 * SEGMENT_SIZE + 1000)]);
+      file = path.join(dir, 'four.xml');
+      await fs.writeFile(file, data);
+      sims.lost = await simulator('lost', {});
+      sims.kept = await simulator('kept', { segmentsSurviveSessionRenewal: true });
+    });
+
+    it('assumes by default that segments do not survive a renewal', () => {
+      assert.equal(SEGMENTS_SURVIVE_SESSION_RENEWAL, false);
+    });
+
+    /**
+     * Uploads the file with the session ending just before the request matching `at`;
+     * returns the data segments sent, counting those refused.
+     */
+    async function uploadWithRenewal(server: 'lost' | 'kept', survive: boolean | undefined, at: RegExp): Promise<{ dataSegments: number; retries: number }> {
+      const sim = sims[server]!;
+      return withClient(await clientFor(sim, survive === undefined ? {} : { segmentsSurviveSessionRenewal: survive }), async (client) => {
+        await client.heartbeat();
+        const before = sim.stats();
+        sim.faults.expireSessionBeforeNext({ match: at });
+        const result = await client.upload({ ...REQUEST, filnamn: 'four.xml', source: { path: file } });
+        const after = sim.stats();
+        const delivered = sim.deliveries().find((d) => d.deliveryId === result.uploadId);
+        assert.equal(delivered?.sha256, sha256(data), 'the whole file arrived');
+        assert.equal(delivered?.segments, 4);
+        assert.equal(client.stats().sessionRenewals, 1);
+        assert.equal(after.heartbeats - before.heartbeats, 1);
+        assert.equal(after.uploads - before.uploads, 1, 'one delivery, no empty one');
+        // Every request but the one heartbeat and the one closing POST that was answered 200.
+        const closings = 1 + (at.test('/file/-1/') ? 1 : 0);
+        return { dataSegments: after.requests - before.requests - 1 - closings, retries: result.retries };
+      });
+    }
+
+    const AT_SEGMENT_3 = /\/file\/2\//;
+
+    it('rule false (default): after a renewal at segment 3 of 4 it starts again from segment 0 at once: 7 data segments sent', async () => {
+      // 1, 2, 3 (302), then 1, 2, 3, 4.
+      assert.deepEqual(await uploadWithRenewal('lost', undefined, AT_SEGMENT_3), { dataSegments: 7, retries: 2 });
+    });
+
+    it('rule false against a server that keeps the segments: also 7, the restart replaces the file', async () => {
+      assert.deepEqual(await uploadWithRenewal('kept', false, AT_SEGMENT_3), { dataSegments: 7, retries: 2 });
+    });
+
+    it('rule true against a server that keeps the segments: carries on and closes in the new session: 5 data segments sent', async () => {
+      // 1, 2, 3 (302), then 3, 4.
+      assert.deepEqual(await uploadWithRenewal('kept', true, AT_SEGMENT_3), { dataSegments: 5, retries: 1 });
+    });
+
+    it('rule true against a server that lost them: segment 3 is refused as out of order and the file starts over: 8', async () => {
+      // 1, 2, 3 (302), 3 (409), then 1, 2, 3, 4.
+      assert.deepEqual(await uploadWithRenewal('lost', true, AT_SEGMENT_3), { dataSegments: 8, retries: 2 });
+    });
+
+    it('rule true, renewal just before closing: the closing POST is not sent in a session that accepted no segment; the file starts over', async () => {
+      // 1, 2, 3, 4, closing (302), then 1, 2, 3, 4, closing.
+      assert.deepEqual(await uploadWithRenewal('lost', true, /\/file\/-1\//), { dataSegments: 8, retries: 2 });
+    });
+
+    it('refuses a segmentsSurviveSessionRenewal that is not true or false, naming the option', async () => {
+      const err = await failure(clientFor(sims.lost!, { segmentsSurviveSessionRenewal: 'yes' as unknown as boolean }));
+      assert.ok(err instanceof ValidationError, String(err));
+      assert.equal(err.field, 'segmentsSurviveSessionRenewal');
+    });
+  });
 });
