@@ -426,6 +426,9 @@ function f5Page(pathname: string): Answer {
   return text(404, 'Not Found');
 }
 
+/** Whose request it is, once known (also by session, on a connection that showed no certificate), for the log. */
+const senders = new WeakMap<IncomingMessage, string>();
+
 /** Renegotiations in progress, so two requests on one connection share one. */
 const renegotiating = new WeakMap<TLSSocket, Promise<boolean>>();
 
@@ -478,6 +481,7 @@ async function route(state: ServerState, req: IncomingMessage): Promise<Answer |
   const onDemand = state.clientCert === 'renegotiate' && !socket.getPeerCertificate()?.raw;
   const check = onDemand ? await certificateOnDemand(state, req) : checkCertificate(state, socket);
   if (!check || isAnswer(check)) return check;
+  if ('client' in check) senders.set(req, check.client.name);
   if ('refused' in check) {
     state.stats.refused++;
     await drain({ req, resetAfter: undefined });
@@ -519,7 +523,7 @@ export function requestHandler(state: ServerState): (req: IncomingMessage, res: 
       const log = state.log;
       res.on('close', () => {
         const peer = (req.socket as TLSSocket).getPeerCertificate?.();
-        const who = peer?.serialNumber ? (state.clients.get(normaliseSerial(peer.serialNumber))?.name ?? 'unknown-cert') : 'no-cert';
+        const who = senders.get(req) ?? (peer?.serialNumber ? (state.clients.get(normaliseSerial(peer.serialNumber))?.name ?? 'unknown-cert') : 'no-cert');
         const outcome = res.writableFinished ? String(res.statusCode) : 'connection dropped';
         log(`${localIso()} ${who} ${req.method} ${req.url} -> ${outcome} (${Date.now() - started} ms)`);
       });

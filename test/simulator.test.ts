@@ -961,6 +961,44 @@ describe('simulator: options for what SCB may do otherwise', function () {
     });
   });
 
+  it('the command takes the options as flags: --client-cert renegotiate and the others; a bad value is refused naming the flag', async () => {
+    const cli = path.join(__dirname, '..', 'simulator', 'cli.js');
+    const run = (args: string[]) => {
+      const child = spawn(process.execPath, [cli, '--port', '0', '--dir', path.join(dir, 'cli'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      const output = { text: '' };
+      child.stdout.on('data', (d: Buffer) => (output.text += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (output.text += d.toString()));
+      return { child, exited, output };
+    };
+    const bad = run(['--history-shape', 'snake']);
+    assert.equal(await bad.exited, 2);
+    assert.match(bad.output.text, /--history-shape must be one of camel, pascal, rapporthuvud, got "snake"/);
+
+    const { child, exited, output } = run(['--client-cert', 'renegotiate', '--history-shape', 'pascal', '--history-unknown-for', '0', '--segments-survive-session-renewal']);
+    try {
+      await eventually(() => output.text.includes('Press Ctrl-C to stop.'), 10_000, () => `the banner, got: ${output.text}`);
+      const url = /listening on (https:\/\/127\.0\.0\.1:\d+\/)/.exec(output.text)?.[1];
+      const valid = /valid +(\S+\.pfx)\s+passphrase "([^"]+)"/.exec(output.text);
+      assert.ok(url && valid, output.text);
+      const tlsFiles = { ca: await fs.readFile(path.join(dir, 'cli', 'ca.pem')), pfx: await fs.readFile(valid[1]), passphrase: valid[2] };
+      const reply = await new Promise<{ status: number; protocol: string | null }>((resolve, reject) => {
+        https
+          .get(`${url}m2m/v2/heartbeat`, { agent: false, ...tlsFiles }, (res) => {
+            res.resume();
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, protocol: (res.socket as tls.TLSSocket).getProtocol() }));
+          })
+          .on('error', reject);
+      });
+      assert.deepEqual(reply, { status: 200, protocol: 'TLSv1.2' });
+      // The log names the certificate shown in the renegotiation.
+      await eventually(() => /valid GET \/m2m\/v2\/heartbeat -> 200/.test(output.text), 5000, () => `the request log line, got: ${output.text}`);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    assert.equal(await exited, 0, output.text);
+  });
+
   it('refuses unknown values of the new options', async () => {
     await assert.rejects(startSimulator({ dir: path.join(dir, 'bad1'), historyShape: 'snake' as 'camel' }), /historyShape/);
     await assert.rejects(startSimulator({ dir: path.join(dir, 'bad2'), clientCert: 'later' as 'handshake' }), /clientCert/);
