@@ -5,7 +5,8 @@
  *
  * An untrusted, expired, not-yet-valid or revoked certificate completes the TLS handshake
  * and is then answered 401 with the reason (SCB checks it per request; a reason is more
- * useful to a test than a failed handshake).
+ * useful to a test than a failed handshake). With clientCert 'renegotiate' the certificate is
+ * asked for later, by TLS renegotiation, and one that does not verify is refused there.
  */
 import { constants as cryptoConstants } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
@@ -13,7 +14,6 @@ import * as https from 'node:https';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Socket } from 'node:net';
-import type { PendingFile } from './uploads';
 import { SEGMENT_SIZE } from '../lib/api';
 import { FaultQueue } from './faults';
 import { DeliveryStore } from './history';
@@ -21,6 +21,7 @@ import { DEFAULT_CLIENTS, generatePki, normaliseSerial } from './pki';
 import { requestHandler, type ServerState } from './server';
 import { SessionStore, type Session } from './sessions';
 import type { Simulator, SimulatorCertificate, SimulatorOptions, SimulatorStats } from './types';
+import type { PendingFile } from './uploads';
 
 export * from './types';
 export { DEFAULT_CLIENTS } from './pki';

@@ -27,7 +27,7 @@ import { localIso, type DeliveryStore } from './history';
 import { FilePartReader, MultipartError, multipartBoundary } from './multipart';
 import { normaliseSerial } from './pki';
 import { newSessionId, sessionCookies, type Session, type SessionStore } from './sessions';
-import type { SimulatorCertificate, SimulatorStats } from './types';
+import type { SimulatorCertificate, SimulatorOptions, SimulatorStats } from './types';
 import { PendingFile, type AssembledFile } from './uploads';
 
 /** Largest v1 body (the whole file in one request); SCB publishes no limit. */
@@ -54,7 +54,7 @@ export interface ServerState {
   /** Undefined when files are not kept. */
   deliveriesDir: string | undefined;
   /** How the client certificate is asked for (SimulatorOptions.clientCert). */
-  clientCert: 'handshake' | 'renegotiate';
+  clientCert: NonNullable<SimulatorOptions['clientCert']>;
   /** The pending v2 files of a session: its own, or its certificate's when segments survive a renewal. */
   uploadsOf(session: Session): Map<string, PendingFile>;
   /** A wait that stop() can cut short. */
