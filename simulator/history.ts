@@ -44,12 +44,32 @@ const PROGRESS: Record<ScbStatus, number> = {
   rejected: PROGRESS_STATUS.finishedWithErrors,
 };
 
+/** What the store hands to `persist`, and takes back in `restore` after a restart: a delivery, or a settleHistory() call. */
+export type DeliveryLine = { delivery: Omit<SimulatorDelivery, 'status'>; meddelanden: string[] } | { settledAt: number };
+
 export class DeliveryStore {
   private readonly stored = new Map<string, Stored>();
 
-  constructor(private readonly delayMs: number) {}
+  constructor(
+    private readonly delayMs: number,
+    private readonly persist: (line: DeliveryLine) => void = () => undefined,
+  ) {}
+
+  /** Replays what an earlier run persisted, as SCB keeps history across its restarts. */
+  restore(lines: DeliveryLine[]): void {
+    for (const line of lines) {
+      if ('settledAt' in line) {
+        for (const s of this.stored.values()) if (s.receivedMs <= line.settledAt) s.settled = true;
+      } else this.put(line.delivery, line.meddelanden);
+    }
+  }
 
   add(delivery: Omit<SimulatorDelivery, 'status'>, meddelanden: string[]): void {
+    this.put(delivery, meddelanden);
+    this.persist({ delivery, meddelanden });
+  }
+
+  private put(delivery: Omit<SimulatorDelivery, 'status'>, meddelanden: string[]): void {
     this.stored.set(delivery.deliveryId, { delivery, receivedMs: Date.parse(delivery.receivedAt), meddelanden, settled: false });
   }
 
@@ -59,6 +79,7 @@ export class DeliveryStore {
 
   settle(): void {
     for (const s of this.stored.values()) s.settled = true;
+    this.persist({ settledAt: Date.now() });
   }
 
   /** The record of `id` if `reader` may see it. */
