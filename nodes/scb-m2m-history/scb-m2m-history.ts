@@ -9,6 +9,7 @@ import type { HistoryResult, RequestOptions } from '../../lib/types';
 import type { M2MClient } from '../../lib';
 import type { NodeAPI, NodeDef, Node, NodeMessage, NodeStatus, SendFunction } from '../shared/red';
 import { handleInput } from '../shared/flow-node';
+import { logLine } from '../shared/log';
 import { PollRegistry, type PollStore, type SavedPoll } from './polls';
 
 interface HistoryDef extends NodeDef {
@@ -131,6 +132,8 @@ export = function (RED: NodeAPI): void {
     async function check(client: M2MClient, uploadId: string, options: RequestOptions) {
       const result = await client.history(uploadId, options);
       const status = rule ? await applyRule(result.body) : result.status;
+      if (status === 'pending') node.debug(logLine.history(uploadId, status));
+      else node.log(logLine.history(uploadId, status));
       return { result, status };
     }
 

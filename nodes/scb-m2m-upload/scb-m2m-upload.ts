@@ -5,6 +5,7 @@ import { ValidationError } from '../../lib';
 import type { UploadRequest, UploadSource } from '../../lib/types';
 import type { NodeAPI, NodeDef, Node, NodeMessage } from '../shared/red';
 import { handleInput } from '../shared/flow-node';
+import { logLine } from '../shared/log';
 
 /** The fields a msg may override, in the order the dialog shows them. */
 const FIELDS = ['organisationsnummer', 'undersokning', 'referensperiod', 'filformat', 'version'] as const;
@@ -109,11 +110,13 @@ export = function (RED: NodeAPI): void {
       const result = await client.upload(request, {
         signal,
         onProgress: (p) => {
+          node.debug(logLine.segment(request, p));
           if (p.segments > 1) {
             node.status({ fill: 'blue', shape: 'ring', text: RED._('scb-m2m-upload.status.segment', { segment: p.segment, segments: p.segments }) });
           }
         },
       });
+      node.log(logLine.uploaded(request, result));
       msg.uploadId = result.uploadId;
       msg.statusCode = result.statusCode;
       msg.payload = result.body;

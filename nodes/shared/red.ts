@@ -34,6 +34,7 @@ export interface Node {
   on(event: 'close', listener: (removed: boolean, done: () => void) => void): void;
   status(status: NodeStatus | Record<string, never>): void;
   log(message: unknown): void;
+  debug(message: unknown): void;
   warn(message: unknown): void;
   error(message: unknown, msg?: NodeMessage): void;
 }
