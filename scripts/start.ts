@@ -344,7 +344,7 @@ function isRunning(pid: number): boolean {
   }
 }
 
-/** One `npm start` per demo folder: a second one would regenerate the certificates and reset the flows under the first. */
+/** One `npm start` per demo folder: a second one would share the simulator's files and overwrite the flows under the first. */
 function lockDemoDir(demo: string): void {
   const lock = path.join(demo, 'npm-start.pid');
   try {
