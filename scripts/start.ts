@@ -189,11 +189,16 @@ function resetDemo(paths: DemoPaths): void {
 /**
  * The one change a later start makes to the user's flows: a config node that points at this
  * demo's simulator (its CA file) but at another port, because the simulator's last port was
- * taken, follows it to the new one. Anything else the user set stays. The names of the nodes
- * changed.
+ * taken, follows it to the new one. Anything else the user set stays. Returns the names of the
+ * config nodes it changed.
  */
 function followSimulator(flowsFile: string, simulator: Simulator): string[] {
-  const flows = JSON.parse(fs.readFileSync(flowsFile, 'utf8')) as unknown;
+  let flows: unknown;
+  try {
+    flows = JSON.parse(fs.readFileSync(flowsFile, 'utf8'));
+  } catch {
+    return []; // Not ours to repair: Node-RED reports a broken flows file itself.
+  }
   if (!Array.isArray(flows)) return [];
   const moved = (flows as FlowNode[]).filter(
     (n) => n.type === 'scb-m2m-config' && n.environment === 'custom' && n.caPath === simulator.caPath && n.baseUrl !== simulator.url,
@@ -452,7 +457,9 @@ async function main(): Promise<void> {
         ` Kept from the last run (npm start -- --reset starts afresh with the example):`,
         `   your flows and credentials in ${paths.userDir}`,
         `   the simulator's certificates and history in ${paths.simulator}`,
-        ...(followed.length > 0 ? [`   The simulator's last port was taken: ${followed.join(', ')} now point(s) at ${simulator.url}`] : []),
+        ...(followed.length > 0
+          ? [`   The simulator's last port was taken: ${followed.map((name) => `"${name}"`).join(', ')} now ${followed.length === 1 ? 'points' : 'point'} at ${simulator.url}`]
+          : []),
       ];
   console.log(
     [

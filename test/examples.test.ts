@@ -508,7 +508,7 @@ describe('npm start (scripts/start.js)', function () {
       const two = await ready(second);
       assert.match(second.output(), /Kept from the last run/);
       assert.notEqual(two.simulatorUrl, one.simulatorUrl);
-      assert.match(second.output(), new RegExp(`last port was taken: .* now point\\(s\\) at ${two.simulatorUrl}`));
+      assert.match(second.output(), new RegExp(`last port was taken: "SCB simulator \\(npm start\\)" now points at ${two.simulatorUrl}`));
       assert.equal(await tabLabel(two.editor), 'Changed by the user', "the user's change survived");
       assert.equal(fs.readFileSync(path.join(demo, 'simulator', 'ca.pem'), 'utf8'), caPem, 'the same simulator CA');
       // The kept passphrase and the moved baseUrl work: a sample still ends accepted.
@@ -527,6 +527,13 @@ describe('npm start (scripts/start.js)', function () {
     assert.notEqual(fs.readFileSync(path.join(demo, 'simulator', 'ca.pem'), 'utf8'), caPem, 'a new simulator');
     assert.ok(!fs.existsSync(path.join(demo, 'simulator', 'history.jsonl')), 'no history from before');
     await stop(third, [three.editor]);
+  });
+
+  it('refuses an unknown option with its usage, before touching the demo folder', async () => {
+    const run = startDemo(await freePort(), ['--rest']);
+    assert.equal(await within(run.exited, 15_000, 'npm start giving up'), 1);
+    assert.match(run.output(), /Unknown option '--rest'[\s\S]*Usage: npm start \[-- --reset\]/);
+    assert.deepEqual(fs.readdirSync(demo), [], 'nothing written');
   });
 
   it('says clearly when its port is in use, and leaves the demo folder alone', async () => {
