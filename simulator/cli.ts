@@ -13,9 +13,9 @@ const USAGE = `Usage: scb-m2m-simulator [--port N] [--dir DIR] [--history-delay 
 A local SCB Indataportalen M2M server (mutual TLS, F5 session cookies, v1/v2 uploads,
 history) on 127.0.0.1, for trying the Node-RED nodes without SCB.
 
-  --port N            port to listen on (default 8443; 0 picks a free one)
+  --port N            port to listen on (default 8443; 0: the last run's if free, else any)
   --dir DIR           where certificates, uploads and deliveries go
-                      (default ./scb-m2m-simulator-data; certificates are made anew each start)
+                      (default ./scb-m2m-simulator-data; kept across restarts, with history)
   --history-delay MS  how long an upload stays pending in history (default 2000)
   --history-unknown-for MS
                       how long history answers 404 for an upload after it closed (default 0)
@@ -100,7 +100,7 @@ async function main(): Promise<void> {
     `SCB M2M simulator listening on ${sim.url}`,
     `  API roots:  ${sim.url}m2m/v2/  and  ${sim.url}m2m/v1/`,
     `  CA file:    ${sim.caPath}  (give it to the client as the trusted CA)`,
-    `  Client certificates (made at this start; the passphrases are the simulator's own, not secrets):`,
+    `  Client certificates (kept in the directory across restarts; the passphrases are the simulator's own, not secrets):`,
     ...Object.values(sim.certificates).map(
       (c) =>
         `    ${c.name.padEnd(14)} ${c.path}\n` +

@@ -57,12 +57,32 @@ const PROGRESS: Record<ScbStatus, number> = {
   rejected: PROGRESS_STATUS.finishedWithErrors,
 };
 
+/** What the store hands to `persist`, and takes back in `restore` after a restart: a delivery, or a settleHistory() call. */
+export type DeliveryLine = { delivery: Omit<SimulatorDelivery, 'status'>; meddelanden: string[] } | { settledAt: number };
+
 export class DeliveryStore {
   private readonly stored = new Map<string, Stored>();
 
-  constructor(private readonly options: HistoryOptions) {}
+  constructor(
+    private readonly options: HistoryOptions,
+    private readonly persist: (line: DeliveryLine) => void = () => undefined,
+  ) {}
+
+  /** Replays what an earlier run persisted, as SCB keeps history across its restarts. */
+  restore(lines: DeliveryLine[]): void {
+    for (const line of lines) {
+      if ('settledAt' in line) {
+        for (const s of this.stored.values()) if (s.receivedMs <= line.settledAt) s.settled = s.known = true;
+      } else this.put(line.delivery, line.meddelanden);
+    }
+  }
 
   add(delivery: Omit<SimulatorDelivery, 'status'>, meddelanden: string[]): void {
+    this.put(delivery, meddelanden);
+    this.persist({ delivery, meddelanden });
+  }
+
+  private put(delivery: Omit<SimulatorDelivery, 'status'>, meddelanden: string[]): void {
     this.stored.set(delivery.deliveryId, { delivery, receivedMs: Date.parse(delivery.receivedAt), meddelanden, settled: false, known: false, ids: [randomUUID(), randomUUID(), randomUUID()] });
   }
 
@@ -72,6 +92,7 @@ export class DeliveryStore {
 
   settle(): void {
     for (const s of this.stored.values()) s.settled = s.known = true;
+    this.persist({ settledAt: Date.now() });
   }
 
   /** The record of `id` if `reader` may see it and history knows it yet. */

@@ -17,9 +17,10 @@ import type { Socket } from 'node:net';
 import { SEGMENT_SIZE } from '../lib/api';
 import { FaultQueue } from './faults';
 import { DeliveryStore } from './history';
-import { DEFAULT_CLIENTS, generatePki, normaliseSerial } from './pki';
+import { DEFAULT_CLIENTS, normaliseSerial } from './pki';
 import { requestHandler, type ServerState } from './server';
 import { SessionStore, type Session } from './sessions';
+import { SimulatorState } from './state';
 import type { Simulator, SimulatorCertificate, SimulatorOptions, SimulatorStats } from './types';
 import type { PendingFile } from './uploads';
 
@@ -41,6 +42,17 @@ function checkOption(name: string, value: number | undefined, min: number): void
   }
 }
 
+function listen(server: https.Server, port: number): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      const address = server.address();
+      resolve(typeof address === 'object' && address ? address.port : port);
+    });
+  });
+}
+
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
   checkOption('port', options.port, 0);
   checkOption('historyDelayMs', options.historyDelayMs, 0);
@@ -59,6 +71,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const uploadsDir = path.join(dir, 'uploads');
   const keepFiles = options.keepFiles ?? true;
   const deliveriesDir = keepFiles ? path.join(dir, 'deliveries') : undefined;
+  // Files in transit belonged to sessions of an earlier run, which ended with it.
+  await fsp.rm(uploadsDir, { recursive: true, force: true });
   await fsp.mkdir(uploadsDir, { recursive: true });
   if (deliveriesDir) await fsp.mkdir(deliveriesDir, { recursive: true });
 
@@ -70,7 +84,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     }
     names.add(spec.name);
   }
-  const generated = await generatePki(specs);
+  const kept = await SimulatorState.open(dir);
+  const generated = await kept.pki(specs);
   const caPath = path.join(dir, 'ca.pem');
   await fsp.writeFile(caPath, generated.caPem);
   await fsp.writeFile(path.join(dir, 'crl.pem'), generated.crlPem);
@@ -91,11 +106,15 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     for (const file of session.uploads.values()) discard(file.discard());
     session.uploads.clear();
   });
-  const deliveries = new DeliveryStore({
-    delayMs: options.historyDelayMs ?? DEFAULT_HISTORY_DELAY_MS,
-    unknownForMs: options.unknownForMs ?? 0,
-    shape: historyShape,
-  });
+  const deliveries = new DeliveryStore(
+    {
+      delayMs: options.historyDelayMs ?? DEFAULT_HISTORY_DELAY_MS,
+      unknownForMs: options.unknownForMs ?? 0,
+      shape: historyShape,
+    },
+    (line) => kept.appendHistory(line),
+  );
+  deliveries.restore(await kept.history());
   // Segments that survive a session renewal belong to the certificate instead of the session.
   const byCertificate = new Map<string, Map<string, PendingFile>>();
   const uploadsOf = (session: Session): Map<string, PendingFile> => {
@@ -154,16 +173,17 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   // A failed handshake is the client's problem; it must not reach 'error'.
   server.on('tlsClientError', (err) => state.log?.(`TLS handshake failed: ${err.message}`));
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  // Asked for no port: the last run's, so that configured clients keep working; any free one when that is taken.
+  const remembered = options.port ? undefined : kept.port;
+  let port: number;
+  try {
+    port = await listen(server, options.port || remembered || 0);
+  } catch (err) {
+    if (remembered === undefined || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    port = await listen(server, 0);
+  }
   server.on('error', (err) => state.log?.(`server error: ${err.message}`));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  await kept.save(port);
 
   let stopped: Promise<void> | undefined;
   return {

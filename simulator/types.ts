@@ -23,9 +23,16 @@ export interface SimulatorClientSpec {
 export type SimulatorHistoryShape = 'camel' | 'pascal' | 'rapporthuvud';
 
 export interface SimulatorOptions {
-  /** Default 0 (a free port). Always bound to 127.0.0.1. */
+  /**
+   * Always bound to 127.0.0.1. Default 0: the port of the last run in `dir` when it is free,
+   * else any free port.
+   */
   port?: number;
-  /** Where certificates, segments and deliveries are kept; default a new temp dir. */
+  /**
+   * Where certificates, segments and deliveries are kept; default a new temp dir. A restart on
+   * the same dir keeps the CA, the client certificates (when `clients` is the same) and every
+   * delivery with its history, as SCB does.
+   */
   dir?: string;
   /**
    * Client certificates to generate. Default: `valid` (9990000045, VINN+KRITA),
@@ -130,6 +137,6 @@ export interface Simulator {
   deliveries(): SimulatorDelivery[];
   /** Decide pending deliveries now, as if historyDelayMs had passed. */
   settleHistory(): void;
-  /** Stop listening, close every connection, clear timers. Files stay in `dir`. */
+  /** Stop listening, close every connection, clear timers. Files and history stay in `dir` for the next start. */
   stop(): Promise<void>;
 }

@@ -379,8 +379,8 @@ describe('npm start (scripts/start.js)', function () {
     exited: Promise<number | null>;
   }
 
-  function startDemo(port: number): Demo {
-    const child = spawn(process.execPath, [script], {
+  function startDemo(port: number, args: string[] = []): Demo {
+    const child = spawn(process.execPath, [script, ...args], {
       cwd: ROOT,
       env: { ...process.env, SCB_M2M_DEMO_DIR: demo, SCB_M2M_PORT: String(port), SCB_M2M_SIMULATOR_PORT: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -417,6 +417,19 @@ describe('npm start (scripts/start.js)', function () {
     });
   }
 
+  /** An admin API request as the editor makes it. */
+  function admin(editor: string, route: string, init: RequestInit = {}): Promise<Response> {
+    return fetch(new URL(route, editor), {
+      ...init,
+      headers: { 'content-type': 'application/json', 'node-red-api-version': 'v1', 'node-red-deployment-type': 'full' },
+    });
+  }
+
+  async function tabLabel(editor: string): Promise<string> {
+    const flows = (await (await admin(editor, 'flows')).json()) as FlowNode[];
+    return String(flows.find((n) => n.type === 'tab')?.label);
+  }
+
   async function stop(demoRun: Demo, urls: string[]): Promise<void> {
     demoRun.child.kill('SIGINT');
     assert.equal(await within(demoRun.exited, 15_000, 'npm start exiting after SIGINT'), 0, demoRun.output());
@@ -428,10 +441,13 @@ describe('npm start (scripts/start.js)', function () {
     const port = await freePort();
     const outbox = path.join(demo, 'outbox');
     const done = path.join(demo, 'done');
+    const simulatorUrls: string[] = [];
     for (const round of [1, 2]) {
       const run = startDemo(port);
       const { editor, simulatorUrl } = await ready(run);
+      simulatorUrls.push(simulatorUrl);
       assert.equal(editor, `http://127.0.0.1:${port}/`);
+      assert.match(run.output(), round === 1 ? /example is deployed/ : /Kept from the last run/, 'it says what it kept');
       const { version } = JSON.parse(fs.readFileSync(path.join(NODE_RED_DIR, 'package.json'), 'utf8')) as { version: string };
       assert.ok(run.output().includes(`Node-RED version: v${version}`), `it runs Node-RED ${version}`);
       assert.ok(run.output().includes(outbox), 'it names the outbox');
@@ -443,10 +459,14 @@ describe('npm start (scripts/start.js)', function () {
 
       fs.copyFileSync(path.join(demo, 'samples', 'V40_example.xml'), path.join(outbox, `V40_round${round}.xml`));
       fs.copyFileSync(path.join(demo, 'samples', 'V40_rejected.xml'), path.join(outbox, `V40_rejected${round}.xml`));
-      await waitUntil(() => isFile(path.join(done, `V40_round${round}.xml`)), `round ${round}: the sample accepted and moved to done`, 30_000);
+      // The flow writes the file into done, then deletes it from the outbox: wait for both.
+      await waitUntil(
+        () => isFile(path.join(done, `V40_round${round}.xml`)) && !fs.existsSync(path.join(outbox, `V40_round${round}.xml`)),
+        `round ${round}: the sample accepted, moved to done and gone from the outbox`,
+        30_000,
+      );
       await waitUntil(() => run.output().includes(`REJECTED V40_rejected${round}.xml`), `round ${round}: the rejection logged`, 30_000);
       assert.ok(isFile(path.join(outbox, `V40_rejected${round}.xml`)), 'the rejected sample stays in the outbox');
-      assert.ok(!fs.existsSync(path.join(outbox, `V40_round${round}.xml`)), 'the accepted sample left the outbox');
 
       const userDir = path.join(demo, 'node-red');
       const flows = fs.readFileSync(path.join(userDir, 'flows.json'), 'utf8');
@@ -458,6 +478,94 @@ describe('npm start (scripts/start.js)', function () {
       await stop(run, [editor, simulatorUrl]);
     }
     assert.equal(fs.readdirSync(path.join(demo, 'simulator', 'deliveries')).length, 4, 'two deliveries per round');
+    assert.equal(simulatorUrls[1], simulatorUrls[0], 'the simulator kept its port');
+  });
+
+  it('answers a request made at the earliest moment: 503 "starting" with Retry-After, then the editor', async () => {
+    const port = await freePort();
+    const run = startDemo(port);
+    const url = `http://127.0.0.1:${port}/`;
+    // The first request that finds the port open, and a browser's right after it.
+    let first: Response | undefined;
+    while (!first) {
+      first = await within(
+        fetch(new URL('flows', url)).catch((err: Error & { cause?: { code?: string } }) => {
+          if (err.cause?.code !== 'ECONNREFUSED') throw err;
+          return undefined;
+        }),
+        10_000,
+        'an answer to the first request',
+      );
+      if (run.child.exitCode !== null) throw new Error(`npm start exited:\n${run.output()}`);
+    }
+    const browser = await within(fetch(url, { headers: { accept: 'text/html,application/xhtml+xml' } }), 10_000, "an answer to the browser's request");
+    assert.equal(first.status, 503, 'not ready yet: 503');
+    assert.equal(first.headers.get('retry-after'), '2');
+    assert.match(first.headers.get('content-type') ?? '', /^text\/plain/);
+    assert.match(await first.text(), /is starting\. Try again in a moment/);
+    assert.equal(browser.status, 503);
+    assert.equal(browser.headers.get('retry-after'), '2');
+    const page = await browser.text();
+    assert.match(page, /<meta http-equiv="refresh" content="2">/, 'the page reloads by itself');
+    assert.match(page, /Starting/);
+
+    const { editor } = await ready(run);
+    assert.equal((await fetch(editor)).status, 200, 'the editor once ready');
+    assert.equal((await admin(editor, 'flows')).status, 200, 'the admin API once ready');
+    await stop(run, [editor]);
+  });
+
+  it("keeps the user's flows and credentials, follows the simulator to a new port, and --reset restores the example", async function () {
+    this.timeout(150_000);
+    const port = await freePort();
+    const outbox = path.join(demo, 'outbox');
+    const done = path.join(demo, 'done');
+
+    const first = startDemo(port);
+    const one = await ready(first);
+    const exampleLabel = await tabLabel(one.editor);
+    // The user renames the tab and deploys, as in the editor: no credentials are sent, Node-RED keeps them.
+    const flows = (await (await admin(one.editor, 'flows')).json()) as FlowNode[];
+    const changed = flows.map((n) => (n.type === 'tab' ? { ...n, label: 'Changed by the user' } : n));
+    assert.equal((await admin(one.editor, 'flows', { method: 'POST', body: JSON.stringify(changed) })).status, 204);
+    const caPem = fs.readFileSync(path.join(demo, 'simulator', 'ca.pem'), 'utf8');
+    await stop(first, [one.editor]);
+
+    // The simulator's port is taken meanwhile: it moves, and the demo's config node with it.
+    const blocker = net.createServer();
+    const simulatorPort = Number(new URL(one.simulatorUrl).port);
+    await new Promise<void>((resolve) => blocker.listen(simulatorPort, '127.0.0.1', resolve));
+    try {
+      const second = startDemo(port);
+      const two = await ready(second);
+      assert.match(second.output(), /Kept from the last run/);
+      assert.notEqual(two.simulatorUrl, one.simulatorUrl);
+      assert.match(second.output(), new RegExp(`last port was taken: "SCB simulator \\(npm start\\)" now points at ${two.simulatorUrl}`));
+      assert.equal(await tabLabel(two.editor), 'Changed by the user', "the user's change survived");
+      assert.equal(fs.readFileSync(path.join(demo, 'simulator', 'ca.pem'), 'utf8'), caPem, 'the same simulator CA');
+      // The kept passphrase and the moved baseUrl work: a sample still ends accepted.
+      fs.copyFileSync(path.join(demo, 'samples', 'V40_example.xml'), path.join(outbox, 'V40_kept.xml'));
+      await waitUntil(() => isFile(path.join(done, 'V40_kept.xml')), 'the sample accepted with the kept credentials', 30_000);
+      await stop(second, [two.editor]);
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
+
+    const third = startDemo(port, ['--reset']);
+    const three = await ready(third);
+    assert.match(third.output(), /--reset: the earlier flows, credentials and simulator state were removed/);
+    assert.match(third.output(), /example is deployed/);
+    assert.equal(await tabLabel(three.editor), exampleLabel, 'the example again');
+    assert.notEqual(fs.readFileSync(path.join(demo, 'simulator', 'ca.pem'), 'utf8'), caPem, 'a new simulator');
+    assert.ok(!fs.existsSync(path.join(demo, 'simulator', 'history.jsonl')), 'no history from before');
+    await stop(third, [three.editor]);
+  });
+
+  it('refuses an unknown option with its usage, before touching the demo folder', async () => {
+    const run = startDemo(await freePort(), ['--rest']);
+    assert.equal(await within(run.exited, 15_000, 'npm start giving up'), 1);
+    assert.match(run.output(), /Unknown option '--rest'[\s\S]*Usage: npm start \[-- --reset\]/);
+    assert.deepEqual(fs.readdirSync(demo), [], 'nothing written');
   });
 
   it('says clearly when its port is in use, and leaves the demo folder alone', async () => {

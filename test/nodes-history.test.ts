@@ -106,7 +106,7 @@ describe('scb-m2m-history node', function () {
     assert.equal(lastStatus(helper.getNode('hist'))?.text, 'scb-m2m-history.status.list');
   });
 
-  it('poll: asks again until SCB decides, showing the polls in progress', async () => {
+  it('poll: asks again until SCB decides, showing the polls in progress; each poll logged at debug, the decision at info', async () => {
     await load(historyFlow({ mode: 'poll', interval: '0.05', timeout: '30' }), credentialsOf(ctx.simulator));
     const stray = unexpected('pending', 'caught');
     const accepted = nextMessage('accepted');
@@ -119,6 +119,12 @@ describe('scb-m2m-history node', function () {
     assert.equal(msg.scbStatus, 'accepted');
     assert.equal(lastStatus(helper.getNode('hist'))?.text, 'scb-m2m-history.status.accepted');
     assert.deepEqual(stray, []);
+    const hist = helper.getNode('hist');
+    // The spies are shared by every node: keep the calls made on this one.
+    const lines = (level: 'log' | 'debug') => hist[level].getCalls().filter((c) => c.thisValue === hist).map((c) => String(c.args[0]));
+    assert.deepEqual(lines('log'), [`Upload ${String(msg.uploadId)}: accepted by SCB`]);
+    const polls = lines('debug');
+    assert.ok(polls.length >= 2 && polls.every((line) => line === `Upload ${String(msg.uploadId)}: still pending at SCB`), polls.join('\n'));
   });
 
   it('poll: still pending at the timeout goes to output 3', async () => {
@@ -195,7 +201,7 @@ describe('scb-m2m-history node', function () {
       helper.getNode('hist').receive({ uploadId: 42 });
       const msg = await caught;
       assert.equal(errorOf(msg).code, 'INVALID_UPLOAD_ID');
-      assert.equal(errorOf(msg).message, 'ValidationError: scb-m2m-history.errors.bad-upload-id');
+      assert.equal(errorOf(msg).message, 'scb-m2m-history.errors.bad-upload-id');
       assert.equal(msg.uploadId, 42);
       assert.equal(ctx.simulator.stats().requests, before);
     });

@@ -122,7 +122,8 @@ export = function (RED: NodeAPI): void {
 
     const inspected = inspect(settings, node.credentials ?? {});
     const client: Promise<M2MClient> = inspected.then(({ certificate }) =>
-      createClient(RED, settings, certificate, (level, message) => (level === 'warn' ? node.warn(message) : node.log(message))),
+      // The client's lines per request (each segment, each poll) are debug detail; the nodes log the info lines (nodes/shared/log.ts).
+      createClient(RED, settings, certificate, (level, message) => (level === 'warn' ? node.warn(message) : node.debug(message))),
     );
     const show = (status: NodeStatus) => {
       certificateStatus = status;

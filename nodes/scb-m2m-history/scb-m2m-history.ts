@@ -12,6 +12,7 @@ import type { DeliveryRecord, Journal } from '../../lib/journal';
 import { moveFile } from '../../lib/move-file';
 import type { NodeAPI, NodeDef, Node, NodeMessage, NodeStatus, SendFunction } from '../shared/red';
 import { handleInput } from '../shared/flow-node';
+import { logLine } from '../shared/log';
 import { errorOf, isInterruption, journalFor, nodeRef, storableMsg, working } from '../shared/journal';
 
 interface HistoryDef extends NodeDef {
@@ -154,6 +155,8 @@ export = function (RED: NodeAPI): void {
         });
       }
       const status = rule ? await applyRule(result.body) : result.status;
+      if (status === 'pending') node.debug(logLine.history(uploadId, status));
+      else node.log(logLine.history(uploadId, status));
       return { result, status };
     }
 

@@ -7,6 +7,7 @@ import { sha256File, sha256Of, openJournals, type DeliveryRecord, type DeliveryS
 import type { UploadRequest, UploadSource } from '../../lib/types';
 import type { NodeAPI, NodeDef, Node, NodeMessage, SendFunction } from '../shared/red';
 import { handleInput } from '../shared/flow-node';
+import { logLine } from '../shared/log';
 import { errorOf, isInterruption, journalDir, journalFor, nodeRef, recordQuietly, storableMsg, working } from '../shared/journal';
 
 /** The fields a msg may override, in the order the dialog shows them. */
@@ -161,6 +162,7 @@ export = function (RED: NodeAPI): void {
         const result = await client.upload(request, {
           signal,
           onProgress: (p) => {
+            node.debug(logLine.segment(request, p));
             if (p.segments > 1) {
               node.status({ fill: 'blue', shape: 'ring', text: RED._('scb-m2m-upload.status.segment', { segment: p.segment, segments: p.segments }) });
             }
@@ -170,6 +172,7 @@ export = function (RED: NodeAPI): void {
             await journal.update(record.id, { state: 'closing' });
           },
         });
+        node.log(logLine.uploaded(request, result));
         await journal.update(record.id, {
           state: 'sent',
           uploadId: result.uploadId,

@@ -36,6 +36,7 @@ export interface Node {
   /** Sends outside an input handler (work resumed at start). */
   send(msg: NodeMessage | Array<NodeMessage | null>): void;
   log(message: unknown): void;
+  debug(message: unknown): void;
   warn(message: unknown): void;
   error(message: unknown, msg?: NodeMessage): void;
 }

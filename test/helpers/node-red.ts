@@ -18,6 +18,8 @@ export interface TestNode {
   on(event: string, listener: (...args: unknown[]) => void): void;
   context(): { flow: { set(key: string, value: unknown): void }; global: { set(key: string, value: unknown): void } };
   status: { getCalls(): Array<{ thisValue: unknown; args: unknown[] }> };
+  log: { getCalls(): Array<{ thisValue: unknown; args: unknown[] }> };
+  debug: { getCalls(): Array<{ thisValue: unknown; args: unknown[] }> };
   warn: { getCalls(): Array<{ thisValue: unknown; args: unknown[] }> };
   error: { getCalls(): Array<{ thisValue: unknown; args: unknown[] }> };
 }
