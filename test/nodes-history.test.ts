@@ -221,7 +221,7 @@ describe('scb-m2m-history node', function () {
     let after = 0;
     for (const id of [...OUTPUTS, 'caught']) helper.getNode(id).on('input', () => after++);
     const before = ctx.simulator.stats().historyRequests;
-    for (let i = 0; i < 3; i++) await uploadId();
+    for (let i = 0; i < 3; i++) await uploadId(`<vinn n="${i}"/>`);
     await waitUntil(() => ctx.simulator.stats().historyRequests >= before + 3, 'the first poll of each upload');
     await waitUntil(() => (activeResources().Timeout ?? 0) >= 3, 'three poll timers');
     const timersWhilePolling = activeResources().Timeout ?? 0;

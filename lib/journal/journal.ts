@@ -8,7 +8,8 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { promises as fs } from 'node:fs';
+import { closeSync, fdatasync as fdatasyncCallback, fsyncSync, mkdirSync, openSync, promises as fs, renameSync, writeSync } from 'node:fs';
+import { promisify } from 'node:util';
 import * as path from 'node:path';
 import {
   AT_SCB,
@@ -33,9 +34,15 @@ export const DEFAULT_RETENTION_DAYS = 400;
 /** Compact when the file holds this many lines more than records (superseded lines). */
 const COMPACT_SLACK = 2000;
 const DAY_MS = 86_400_000;
+const fdatasync = promisify(fdatasyncCallback);
 
-/** States whose line is synced before the next step: they decide what is resumed, refused or never sent again. */
-const SYNCED: readonly DeliveryState[] = ['queued', 'closing', 'sent', 'accepted', 'rejected', 'pending', 'failed', 'uncertain', 'interrupted'];
+/**
+ * The state whose line is synced to disk before the step it records: "closing" decides that a
+ * file is never sent again blindly, even after a power cut. Every other line is written (so a
+ * process crash keeps it) but not synced: losing one to a power cut errs on the safe side (a
+ * "sent" lost is looked up in SCB's history, a decision lost is asked for again).
+ */
+const SYNCED: readonly DeliveryState[] = ['closing'];
 
 /** A config node id as Node-RED makes them; anything else could name a path outside the journal's folder. */
 const SAFE_ID = /^[A-Za-z0-9._-]{1,128}$/;
@@ -80,8 +87,9 @@ function isRecord(value: unknown): value is DeliveryRecord {
 export class Journal {
   private readonly records = new Map<string, DeliveryRecord>();
   private lines = 0;
-  /** Appends run one after the other, in the order they were asked for. */
-  private queue: Promise<void> = Promise.resolve();
+  /** Open for appending from the first change on; closed (and reopened) around a compaction. */
+  private fd: number | undefined;
+  private spoolReady = false;
   readonly file: string;
   readonly spoolDir: string;
 
@@ -132,7 +140,7 @@ export class Journal {
     }
     if (torn.trim() !== '') this.log('warn', `Delivery journal ${this.file}: the last line was cut short (a crash while writing) and was skipped.`);
     // Rewrite at once after a torn line (so the next line starts clean) or when old records are due to go.
-    if (skipped > 0 || this.expired().length > 0 || this.lines - this.records.size > COMPACT_SLACK) await this.compact();
+    if (skipped > 0 || this.expired().length > 0 || this.lines - this.records.size > COMPACT_SLACK) this.compact();
   }
 
   get size(): number {
@@ -216,15 +224,13 @@ export class Journal {
   }
 
   /** Bytes of an in-memory payload, kept while the upload is in flight so it can be resumed. */
+  /** Not synced: a spool torn by a power cut no longer matches its SHA-256 and is reported, never sent. */
   async spool(id: string, content: Buffer): Promise<void> {
-    await fs.mkdir(this.spoolDir, { recursive: true });
-    const handle = await fs.open(this.spoolPath(id), 'w');
-    try {
-      await handle.writeFile(content);
-      if (this.options.sync !== false) await handle.datasync();
-    } finally {
-      await handle.close();
+    if (!this.spoolReady) {
+      await fs.mkdir(this.spoolDir, { recursive: true });
+      this.spoolReady = true;
     }
+    await fs.writeFile(this.spoolPath(id), content);
   }
 
   async readSpool(id: string): Promise<Buffer | undefined> {
@@ -240,27 +246,28 @@ export class Journal {
     return path.join(this.spoolDir, id);
   }
 
-  /** Rewrites the file with one line per kept record: to a new file, synced, then renamed over the old one. */
-  async compact(): Promise<void> {
-    await this.enqueue(async () => {
-      for (const r of this.expired()) {
-        this.records.delete(r.id);
-        await this.dropSpool(r.id);
-      }
-      await fs.mkdir(this.dir, { recursive: true });
-      const tmp = `${this.file}.${process.pid}.tmp`;
-      const handle = await fs.open(tmp, 'w');
-      try {
-        const body = [...this.records.values()].map((r) => `${JSON.stringify(r)}\n`).join('');
-        await handle.writeFile(body);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await fs.rename(tmp, this.file);
-      this.lines = this.records.size;
-      this.log('debug', `Delivery journal ${this.file} compacted to ${this.lines} records.`);
-    });
+  /**
+   * Rewrites the file with one line per kept record: to a new file, synced, then renamed over
+   * the old one. Synchronous, like every append, so no line can fall between the two files.
+   */
+  compact(): void {
+    for (const r of this.expired()) {
+      this.records.delete(r.id);
+      void this.dropSpool(r.id).catch(() => undefined);
+    }
+    this.closeFile();
+    mkdirSync(this.dir, { recursive: true });
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    const fd = openSync(tmp, 'w');
+    try {
+      writeSync(fd, [...this.records.values()].map((r) => `${JSON.stringify(r)}\n`).join(''));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, this.file);
+    this.lines = this.records.size;
+    this.log('debug', `Delivery journal ${this.file} compacted to ${this.lines} records.`);
   }
 
   /** Decided records past the retention period; nothing in flight, uncertain or still polled ever expires. */
@@ -272,28 +279,31 @@ export class Journal {
     );
   }
 
+  /**
+   * One line, in one write(2) on a descriptor kept open: a process crash cannot tear it, and
+   * lines land in the order of the changes. A line to be synced is on disk when this resolves.
+   */
   private async append(record: DeliveryRecord, sync: boolean): Promise<void> {
     journalEvents.emit('change', record);
-    const line = `${JSON.stringify(record)}\n`;
-    await this.enqueue(async () => {
-      await fs.mkdir(this.dir, { recursive: true });
-      const handle = await fs.open(this.file, 'a');
-      try {
-        await handle.write(line);
-        if (sync && this.options.sync !== false) await handle.datasync();
-      } finally {
-        await handle.close();
-      }
-      this.lines++;
-    });
-    if (this.lines - this.records.size > COMPACT_SLACK) await this.compact();
+    if (this.fd === undefined) {
+      mkdirSync(this.dir, { recursive: true });
+      this.fd = openSync(this.file, 'a');
+    }
+    const fd = this.fd;
+    writeSync(fd, `${JSON.stringify(record)}\n`);
+    this.lines++;
+    if (sync && this.options.sync !== false) await fdatasync(fd);
+    if (this.lines - this.records.size > COMPACT_SLACK) this.compact();
   }
 
-  private enqueue(work: () => Promise<void>): Promise<void> {
-    const run = this.queue.then(work);
-    // The next write waits for this one, whether it failed or not.
-    this.queue = run.catch(() => undefined);
-    return run;
+  /** Closes the file (a process that stops need not: every line is written). */
+  close(): void {
+    this.closeFile();
+  }
+
+  private closeFile(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
   }
 
   private log(level: 'debug' | 'warn', message: string): void {
