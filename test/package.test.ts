@@ -73,7 +73,9 @@ describe('package: what npm publishes', function () {
       const required = ['README.md', 'LICENSE', 'package.json', 'lib/index.js', 'simulator/index.js', 'simulator/cli.js'];
       for (const [type, runtime] of Object.entries(pkg['node-red'].nodes)) {
         const dir = path.posix.dirname(runtime);
-        required.push(runtime, `${dir}/${type}.html`, `${dir}/icons/scb-m2m.svg`);
+        required.push(runtime, `${dir}/${type}.html`);
+        // Each flow node has an icon of its own; the config node none.
+        if (type !== 'scb-m2m-config') required.push(`${dir}/icons/${type}.svg`);
         for (const lang of ['en-US', 'sv']) required.push(`${dir}/locales/${lang}/${type}.json`, `${dir}/locales/${lang}/${type}.html`);
       }
       for (const example of fs.readdirSync(path.join(REPO, 'examples'))) required.push(`examples/${example}`);
