@@ -140,7 +140,7 @@ describe('editor in a real browser (Chromium + Node-RED + simulator)', function 
     const heartbeatsBefore = simulator.stats().heartbeats;
     const startedAt = Date.now();
     await page.click('#scb-m2m-config-test');
-    const answer = page.locator('#scb-m2m-config-certificate .scb-m2m-config-ok, #scb-m2m-config-certificate .scb-m2m-config-error');
+    const answer = page.locator('#scb-m2m-config-connection .scb-m2m-config-ok, #scb-m2m-config-connection .scb-m2m-config-error');
     await answer.waitFor();
     const text = await answer.innerText();
     const time = /Server time: "?([^"\s(]+)/.exec(text);
