@@ -155,3 +155,41 @@ export function classifyHistory(record: unknown): ScbStatus {
   }
   return 'pending';
 }
+
+/** SCB's messages in a history record (`meddelanden`, any casing), as text. */
+export function historyMessages(record: unknown): string[] {
+  const messages = propertyCI(record, 'meddelanden');
+  if (!Array.isArray(messages)) return typeof messages === 'string' && messages.trim() !== '' ? [messages] : [];
+  return messages.filter((m): m is string => typeof m === 'string' && m.trim() !== '');
+}
+
+/**
+ * How long a history 404 for an uploadId that SCB itself gave means "not known yet" (assumed:
+ * the history may lag behind the closing answer). After that, it is reported: the file is not
+ * to be sent again, but looked up in SCB's portal.
+ */
+export const UNKNOWN_UPLOAD_GRACE_MS = 10 * 60_000;
+
+/**
+ * Whether a record of the history list is the delivery of `target` that was closed at or after
+ * `sinceMs` (assumed: records carry filnamn, undersokning, filformat, referensperiod and a local
+ * `inskickatDatum` to the minute). Used to settle a delivery whose closing request went unanswered.
+ */
+export function historyRecordMatches(
+  record: unknown,
+  target: UploadPathParts & { filnamn: string },
+  sinceMs: number,
+): boolean {
+  const same = (name: string, expected: string | undefined) => {
+    const value = propertyCI(record, name);
+    if (expected === undefined || expected === '') return value === undefined || value === null || value === '';
+    return typeof value === 'string' && value.trim().toUpperCase() === expected.trim().toUpperCase();
+  };
+  if (!same('filnamn', target.filnamn) || !same('undersokning', target.undersokning) || !same('filformat', target.filformat)) return false;
+  if (target.referensperiod && propertyCI(record, 'referensperiod') !== undefined && !same('referensperiod', target.referensperiod)) return false;
+  const sent = propertyCI(record, 'inskickatDatum');
+  if (typeof sent !== 'string') return true;
+  // Local time to the minute: a minute of slack either way keeps a delivery of this very second.
+  const at = Date.parse(sent.includes('T') ? sent : sent.replace(' ', 'T'));
+  return Number.isNaN(at) || at >= sinceMs - 60_000;
+}

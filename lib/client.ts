@@ -487,6 +487,7 @@ export class M2MClient {
       this.progress(opts, { segment: segment + 1, segments, bytesSent: end, totalBytes: file.size });
     }
     const what = `Closing the upload of ${req.filnamn} (segment ${CLOSING_SEGMENT})`;
+    await opts.beforeClosing?.();
     const answer = await this.exchange(
       {
         method: 'POST',
@@ -534,6 +535,7 @@ export class M2MClient {
     const file = await SourceFile.open(req.source, req.filnamn);
     const tally: Tally = { retries: 0 };
     const what = `Upload of ${req.filnamn}`;
+    await opts.beforeClosing?.();
     const answer = await this.exchange(
       {
         method: 'POST',

@@ -112,6 +112,12 @@ export interface RequestOptions {
 
 export interface UploadOptions extends RequestOptions {
   onProgress?: (p: UploadProgress) => void;
+  /**
+   * Awaited before the request that closes the delivery (v2: segment -1; v1: the one POST) goes
+   * out, each time it does: from then on SCB may hold the file, so a record of that must exist
+   * first. A rejection stops the upload before anything is closed.
+   */
+  beforeClosing?: () => Promise<void> | void;
 }
 
 export interface UploadResult {

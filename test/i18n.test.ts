@@ -82,7 +82,8 @@ describe('i18n: English and Swedish', () => {
     /** Literal keys: RED._('…'), node._('…'), this._('…') in the runtime and editor, data-i18n="…" in the edit templates. */
     function usedKeys(type: string): string[] {
       const dir = path.join(REPO, 'nodes', type);
-      const sources = [`${type}.ts`, `${type}.html`, ...(type === 'scb-m2m-history' ? ['polls.ts'] : [])].map((file) => fs.readFileSync(path.join(dir, file), 'utf8'));
+      const files = fs.readdirSync(dir).filter((file) => file.endsWith('.ts') || file === `${type}.html`);
+      const sources = files.map((file) => fs.readFileSync(path.join(dir, file), 'utf8'));
       const keys = new Set<string>();
       for (const text of sources) {
         for (const match of text.matchAll(/\b(?:RED|node|this)\._\(\s*['"]([^'"]+)['"]\s*[,)]/g)) keys.add(match[1]);

@@ -282,7 +282,7 @@ describe('scb-m2m-upload node', function () {
     });
 
     it('takes its retry bounds from the Node-RED setting scbM2mConfigRetry: no retries, one attempt', async () => {
-      helper.settings({ scbM2mConfigRetry: { maxRetries: 0 } });
+      ctx.useSettings({ scbM2mConfigRetry: { maxRetries: 0 } });
       try {
         await load(uploadFlow(), credentialsOf(ctx.simulator));
         const before = ctx.simulator.stats().requests;
@@ -291,7 +291,7 @@ describe('scb-m2m-upload node', function () {
         assert.equal(caught.statusCode, 503);
         assert.equal(ctx.simulator.stats().requests - before, 2, 'the heartbeat and one attempt at the segment');
       } finally {
-        helper.settings({ scbM2mConfigRetry: undefined });
+        ctx.useSettings();
       }
     });
   });

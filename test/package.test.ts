@@ -52,7 +52,7 @@ describe('package: what npm publishes', function () {
     it('holds only what a user needs', () => {
       const allowed = [
         /^(README\.md|LICENSE|package\.json)$/,
-        /^lib\/[\w-]+\.js$/,
+        /^lib\/([\w-]+\/)?[\w-]+\.js$/,
         /^simulator\/[\w-]+\.js$/,
         /^nodes\/[\w-]+\/[\w-]+\.(js|html)$/,
         /^nodes\/[\w-]+\/locales\/(en-US|sv)\/[\w-]+\.(json|html)$/,
