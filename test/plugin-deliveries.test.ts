@@ -76,8 +76,10 @@ function standInRed() {
           return res;
         },
         json: (body: Answer['body']) => resolve({ status, body }),
+        set: () => res,
+        send: () => assert.fail('the check route answers JSON'),
       };
-      const run = (i: number) => handlers[i]({ params }, res, () => run(i + 1));
+      const run = (i: number) => handlers[i]({ params, query: {} }, res, () => run(i + 1));
       run(0);
     });
   }

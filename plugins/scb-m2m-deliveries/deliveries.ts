@@ -6,7 +6,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import type { DeliveryDecision, DeliveryRecord, DeliveryState, DeliveryUpdate } from '../../lib/journal/types';
-import { isM2MError, propertyCI } from '../../lib';
+import { historyMessages, isM2MError } from '../../lib';
 import type { AdminResponse, PluginAPI } from '../../nodes/shared/red';
 import { errorReport, findConfigNode } from '../../nodes/shared/config';
 
@@ -35,12 +35,6 @@ export function forSidebar(record: DeliveryRecord): Omit<DeliveryRecord, 'msg' |
   return shown;
 }
 
-/** SCB's messages in a history answer (meddelanden), as text. */
-function messagesOf(body: unknown): string[] {
-  const messages = propertyCI(body, 'meddelanden');
-  return Array.isArray(messages) ? messages.map((m) => (typeof m === 'string' ? m : JSON.stringify(m))) : [];
-}
-
 /** An answer to the editor: an HTTP status and an error a person reads. */
 class CheckRefused extends Error {
   constructor(
@@ -64,7 +58,7 @@ export function registerDeliveriesPlugin(RED: PluginAPI, sources: JournalSources
     }
     const client = await config.acquireClient();
     const answer = await client.history(record.uploadId);
-    const decision: DeliveryDecision = { status: answer.status, body: answer.body, messages: messagesOf(answer.body), at: new Date().toISOString() };
+    const decision: DeliveryDecision = { status: answer.status, body: answer.body, messages: historyMessages(answer.body), at: new Date().toISOString() };
     await journal.update(id, { state: answer.status, decision, note: RED._('scb-m2m-deliveries.note.checked') });
     return journal.get(id) ?? record;
   }
