@@ -12,8 +12,8 @@ import * as path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startSimulator } from '../../simulator';
 import type { Simulator } from '../../simulator/types';
-import { launchChromium, screenshot, skipWithoutChromium } from './chromium';
-import { makeUserDir, removeDir, startNodeRed, type NodeRedProcess } from '../helpers/node-red-process';
+import { collectErrors, launchChromium, screenshot, skipWithoutChromium, tearDown } from './chromium';
+import { makeUserDir, startNodeRed, type NodeRedProcess } from '../helpers/node-red-process';
 
 /* The page's own globals, for the functions that run in it (the project compiles without the DOM library). */
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -116,19 +116,14 @@ describe('dialogs in a real browser: layout and requests', function () {
 
   after(async function () {
     this.timeout(60_000);
-    await browser?.close();
-    await nodeRed?.stop();
-    await simulator?.stop();
-    removeDir(userDir);
-    removeDir(simulatorDir);
+    await tearDown({ browser, nodeRed, simulator, dirs: [userDir, simulatorDir] });
   });
 
   for (const locale of ['en-US', 'sv-SE']) {
     describe(locale, () => {
       let context: BrowserContext;
       let page: Page;
-      /** Console errors of the editor, and our requests that failed. */
-      const errors: string[] = [];
+      let errors: string[];
       const certificateRequests: string[] = [];
       const shot = (name: string, options?: Parameters<typeof screenshot>[2]) => screenshot(page, `dialogs-${locale}-${name}`, options);
 
@@ -136,14 +131,7 @@ describe('dialogs in a real browser: layout and requests', function () {
         if (!browser) this.skip();
         context = await browser.newContext({ locale, viewport: { width: 1280, height: 900 } });
         page = await context.newPage();
-        page.on('pageerror', (error) => errors.push(error.message));
-        // Errors of the editor and our resources; a font or page the offline machine cannot reach is neither.
-        page.on('console', (message) => {
-          if (message.type() === 'error' && message.location().url.startsWith(nodeRed.url)) errors.push(message.text());
-        });
-        page.on('response', (response) => {
-          if (response.status() >= 400 && response.url().includes('scb-m2m')) errors.push(`${response.status()} ${response.url()}`);
-        });
+        errors = collectErrors(page, nodeRed.url);
         page.on('request', (request) => {
           if (/scb-m2m-config\/[^/]+\/certificate/.test(request.url())) certificateRequests.push(request.url());
         });

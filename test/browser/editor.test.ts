@@ -13,8 +13,8 @@ import * as path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { startSimulator } from '../../simulator';
 import type { Simulator, SimulatorCertificate } from '../../simulator/types';
-import { launchChromium, screenshot, skipWithoutChromium } from './chromium';
-import { adminRequest, makeUserDir, removeDir, startNodeRed, type NodeRedProcess } from '../helpers/node-red-process';
+import { launchChromium, screenshot, skipWithoutChromium, tearDown } from './chromium';
+import { adminRequest, makeUserDir, startNodeRed, type NodeRedProcess } from '../helpers/node-red-process';
 
 /** What the page exposes of Node-RED's editor API (read only to check what the browser holds). */
 declare const RED: {
@@ -65,11 +65,7 @@ describe('editor in a real browser (Chromium + Node-RED + simulator)', function 
 
   after(async function () {
     this.timeout(60_000);
-    await browser?.close();
-    await nodeRed?.stop();
-    await simulator?.stop();
-    removeDir(userDir);
-    removeDir(work);
+    await tearDown({ browser, nodeRed, simulator, dirs: [userDir, work] });
   });
 
   it('shows the three flow nodes under "SCB M2M" in the palette and registers the config node', async () => {

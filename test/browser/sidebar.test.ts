@@ -12,8 +12,8 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { SEGMENT_SIZE } from '../../lib/api';
 import { startSimulator } from '../../simulator';
 import type { Simulator } from '../../simulator/types';
-import { launchChromium, screenshot, skipWithoutChromium } from './chromium';
-import { makeUserDir, removeDir, startNodeRed, type NodeRedProcess } from '../helpers/node-red-process';
+import { collectErrors, launchChromium, screenshot, skipWithoutChromium, tearDown } from './chromium';
+import { makeUserDir, startNodeRed, type NodeRedProcess } from '../helpers/node-red-process';
 
 /* The page's own globals, for the functions that run in it (the project compiles without the DOM library). */
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -124,26 +124,14 @@ describe('SCB sidebar in a real browser (Chromium + Node-RED + journal + simulat
 
   after(async function () {
     this.timeout(60_000);
-    await browser?.close();
-    await nodeRed?.stop();
-    await simulator?.stop();
-    removeDir(userDir);
-    removeDir(work);
+    await tearDown({ browser, nodeRed, simulator, dirs: [userDir, work] });
   });
 
   /** A page of the editor in `locale` with the SCB sidebar open; console errors of our resources collected. */
   async function editor(locale: string): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
     const context = await browser.newContext({ locale, viewport: { width: 1280, height: 860 } });
     const page = await context.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (error) => errors.push(error.message));
-    // The editor asks catalogue.nodered.org, unreachable here: only errors of this Node-RED count.
-    page.on('console', (message) => {
-      if (message.type() === 'error' && message.location().url.startsWith(nodeRed.url)) errors.push(message.text());
-    });
-    page.on('response', (response) => {
-      if (response.status() >= 400 && /scb-m2m|icons\/@flowreport/.test(response.url())) errors.push(`${response.status()} ${response.url()}`);
-    });
+    const errors = collectErrors(page, nodeRed.url);
     await page.goto(nodeRed.url);
     await page.waitForSelector(`${PALETTE} .red-ui-palette-node[data-palette-type="scb-m2m-upload"]`);
     await page.click('#red-ui-header-button-sidemenu');
@@ -228,7 +216,7 @@ describe('SCB sidebar in a real browser (Chromium + Node-RED + journal + simulat
 
     it('the node link reveals the upload node in the flow', async () => {
       await page.locator(`${ROW} .scb-m2m-deliveries-reveal`).first().click();
-      await page.locator('g.red-ui-flow-node-group.selected, g.red-ui-flow-node-group:has(.red-ui-flow-node-highlighted)', { hasText: 'SCB upload' }).first().waitFor();
+      await page.locator('g.red-ui-flow-node-group:has(.red-ui-flow-node-highlighted)', { hasText: 'SCB upload' }).waitFor();
     });
 
     it('filters by state and by text', async () => {
