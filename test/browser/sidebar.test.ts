@@ -27,8 +27,8 @@ const CONFIG = 'sidebar-cfg';
 const PALETTE = '#red-ui-palette-container-SCB_M2M';
 const ROW = '.scb-m2m-deliveries-row';
 
-function flow(simulator: Simulator, files: { big: string; rejected: string }) {
-  const inject = (id: string, name: string, filename: string, y: number) => ({
+function flow(simulator: Simulator, files: { big: string; rejected: string; later: string }) {
+  const inject = (id: string, name: string, filename: string, y: number, upload = 'sidebar-upload') => ({
     id,
     type: 'inject',
     z: TAB,
@@ -40,7 +40,27 @@ function flow(simulator: Simulator, files: { big: string; rejected: string }) {
     topic: '',
     x: 140,
     y,
-    wires: [['sidebar-upload']],
+    wires: [[upload]],
+  });
+  const upload = (id: string, name: string, history: string, y: number) => ({
+    id,
+    type: 'scb-m2m-upload',
+    z: TAB,
+    name,
+    config: CONFIG,
+    organisationsnummer: '',
+    organisationsnummerType: 'str',
+    undersokning: '',
+    undersokningType: 'str',
+    referensperiod: '2026-10-31',
+    referensperiodType: 'str',
+    filformat: 'V40',
+    filformatType: 'str',
+    version: '',
+    versionType: 'str',
+    x: 380,
+    y,
+    wires: [[history]],
   });
   return [
     { id: TAB, type: 'tab', label: 'Report to SCB' },
@@ -61,27 +81,12 @@ function flow(simulator: Simulator, files: { big: string; rejected: string }) {
     },
     inject('sidebar-send-big', 'Send the October report', files.big, 80),
     inject('sidebar-send-rejected', 'Send a faulty report', files.rejected, 140),
-    {
-      id: 'sidebar-upload',
-      type: 'scb-m2m-upload',
-      z: TAB,
-      name: 'SCB upload',
-      config: CONFIG,
-      organisationsnummer: '',
-      organisationsnummerType: 'str',
-      undersokning: '',
-      undersokningType: 'str',
-      referensperiod: '2026-10-31',
-      referensperiodType: 'str',
-      filformat: 'V40',
-      filformatType: 'str',
-      version: '',
-      versionType: 'str',
-      x: 380,
-      y: 110,
-      wires: [['sidebar-history']],
-    },
+    upload('sidebar-upload', 'SCB upload', 'sidebar-history', 110),
     { id: 'sidebar-history', type: 'scb-m2m-history', z: TAB, name: 'SCB history', config: CONFIG, mode: 'poll', interval: 1, timeout: 60, rule: '', x: 570, y: 110, wires: [[], [], []] },
+    // A poll that gives up after a second: its delivery stays pending, for "check now".
+    inject('sidebar-send-later', 'Send the September report', files.later, 220, 'sidebar-upload-later'),
+    upload('sidebar-upload-later', 'SCB upload (quick look)', 'sidebar-history-short', 220),
+    { id: 'sidebar-history-short', type: 'scb-m2m-history', z: TAB, name: 'SCB history, 1 s', config: CONFIG, mode: 'poll', interval: 1, timeout: 1, rule: '', x: 600, y: 220, wires: [[], [], []] },
   ];
 }
 
@@ -93,7 +98,7 @@ describe('SCB sidebar in a real browser (Chromium + Node-RED + journal + simulat
   let userDir: string;
   let nodeRed: NodeRedProcess;
   let browser: Browser;
-  const files = { big: '', rejected: '' };
+  const files = { big: '', rejected: '', later: '' };
 
   before(async function () {
     skipWithoutChromium(this);
@@ -101,7 +106,8 @@ describe('SCB sidebar in a real browser (Chromium + Node-RED + journal + simulat
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'scb-m2m-sidebar-'));
     simulator = await startSimulator({
       dir: path.join(work, 'simulator'),
-      historyDelayMs: 1000,
+      // SCB decides when a test says so (settleHistory), never by the clock.
+      historyDelayMs: 600_000,
       clients: [{ name: 'reporter', organisationsnummer: '9990000045', undersokningar: ['VINN'], passphrase: PASSPHRASE }],
     });
     // Two segments: a valid XML file a little larger than one segment.
@@ -111,6 +117,8 @@ describe('SCB sidebar in a real browser (Chromium + Node-RED + journal + simulat
     fs.writeFileSync(files.big, head + 'x'.repeat(SEGMENT_SIZE + 1000 - head.length - tail.length) + tail);
     files.rejected = path.join(work, 'V40_2026-10_faulty.xml');
     fs.writeFileSync(files.rejected, '<Report><!-- SIMULATE-REJECT --></Report>\n');
+    files.later = path.join(work, 'V40_2026-09.xml');
+    fs.writeFileSync(files.later, '<Report ReportingAgentCode="9990000045"/>\n');
     userDir = makeUserDir();
     nodeRed = await startNodeRed(userDir);
     const deployed = await fetch(`${nodeRed.base}/flows`, {
@@ -184,6 +192,8 @@ describe('SCB sidebar in a real browser (Chromium + Node-RED + journal + simulat
       this.timeout(60_000);
       await inject('sidebar-send-big');
       const row = page.locator(ROW, { hasText: 'V40_2026-10.xml' }).filter({ hasNot: page.locator('text=faulty') });
+      await row.locator('.scb-m2m-deliveries-state', { hasText: 'sent' }).waitFor({ timeout: 45_000 });
+      simulator.settleHistory();
       await row.locator('.scb-m2m-deliveries-state', { hasText: 'accepted' }).waitFor({ timeout: 45_000 });
       const seen = ((await page.evaluate(() => window.scbSeen)) as string[]).filter((line) => line.startsWith('V40_2026-10.xml:'));
       assert.ok(seen.includes('V40_2026-10.xml: segment 1 of 2'), `the row counted segment 1: ${seen.join(' | ')}`);
@@ -191,7 +201,8 @@ describe('SCB sidebar in a real browser (Chromium + Node-RED + journal + simulat
       assert.ok(seen.indexOf('V40_2026-10.xml: segment 2 of 2') < seen.lastIndexOf('V40_2026-10.xml: accepted'));
       assert.equal(await row.locator('.scb-m2m-deliveries-dot-accepted').count(), 1, 'a green dot');
       assert.match(await row.locator('.scb-m2m-deliveries-target').innerText(), /9990000045 · VINN · 2026-10-31 · V40/);
-      const [delivery] = simulator.deliveries();
+      const delivery = simulator.deliveries().find((d) => d.filnamn === 'V40_2026-10.xml');
+      assert.ok(delivery);
       assert.equal(await row.locator('.scb-m2m-deliveries-upload code').innerText(), delivery.deliveryId);
       assert.match(await row.locator('.scb-m2m-deliveries-size').innerText(), /^8\.8 MB$/);
     });
@@ -200,6 +211,8 @@ describe('SCB sidebar in a real browser (Chromium + Node-RED + journal + simulat
       this.timeout(60_000);
       await inject('sidebar-send-rejected');
       const row = page.locator(ROW, { hasText: 'V40_2026-10_faulty.xml' });
+      await row.locator('.scb-m2m-deliveries-state', { hasText: 'sent' }).waitFor({ timeout: 45_000 });
+      simulator.settleHistory();
       await row.locator('.scb-m2m-deliveries-state', { hasText: 'rejected' }).waitFor({ timeout: 45_000 });
       assert.match(await row.locator('.scb-m2m-deliveries-reason').innerText(), /Filen innehåller markören SIMULATE-REJECT/);
       // Newest first.
@@ -219,11 +232,30 @@ describe('SCB sidebar in a real browser (Chromium + Node-RED + journal + simulat
       await page.locator('g.red-ui-flow-node-group:has(.red-ui-flow-node-highlighted)', { hasText: 'SCB upload' }).waitFor();
     });
 
+    it('"check now" asks SCB about a delivery its poll gave up on, and the row turns accepted', async function () {
+      this.timeout(60_000);
+      await inject('sidebar-send-later');
+      const row = page.locator(ROW, { hasText: 'V40_2026-09.xml' });
+      await row.locator('.scb-m2m-deliveries-state', { hasText: 'pending' }).waitFor({ timeout: 45_000 });
+      assert.equal(await row.locator('.scb-m2m-deliveries-dot-pending').count(), 1, 'a yellow dot');
+      await row.click();
+      const before = simulator.stats().historyRequests;
+      simulator.settleHistory();
+      await row.locator('.scb-m2m-deliveries-check').click();
+      await row.locator('.scb-m2m-deliveries-state', { hasText: 'accepted' }).waitFor();
+      assert.equal(simulator.stats().historyRequests, before + 1, 'one history request');
+      const changes = await row.locator('.scb-m2m-deliveries-changes li').allInnerTexts();
+      assert.match(changes.at(-1) ?? '', /accepted: checked from the SCB sidebar/);
+      assert.equal(await row.locator('.scb-m2m-deliveries-check').count(), 0, 'nothing left to check');
+      await row.locator('.scb-m2m-deliveries-head').click();
+    });
+
     it('filters by state and by text', async () => {
       await page.selectOption('.scb-m2m-deliveries-state', 'rejected');
       assert.deepEqual(await page.locator(`${ROW} .scb-m2m-deliveries-file`).allInnerTexts(), ['V40_2026-10_faulty.xml']);
       await page.selectOption('.scb-m2m-deliveries-state', '');
-      await page.fill('.scb-m2m-deliveries-search', simulator.deliveries()[0].deliveryId);
+      const big = simulator.deliveries().find((d) => d.filnamn === 'V40_2026-10.xml');
+      await page.fill('.scb-m2m-deliveries-search', String(big?.deliveryId));
       assert.deepEqual(await page.locator(`${ROW} .scb-m2m-deliveries-file`).allInnerTexts(), ['V40_2026-10.xml']);
       await page.fill('.scb-m2m-deliveries-search', '');
     });
@@ -248,7 +280,7 @@ describe('SCB sidebar in a real browser (Chromium + Node-RED + journal + simulat
       const { context, page, errors } = await editor('sv-SE');
       try {
         await page.locator(`${ROW} .scb-m2m-deliveries-state`, { hasText: 'avvisad' }).waitFor();
-        assert.match(await page.locator(`${ROW} .scb-m2m-deliveries-state`, { hasText: 'godkänd' }).innerText(), /godkänd/);
+        assert.deepEqual(await page.locator(`${ROW} .scb-m2m-deliveries-state`).allInnerTexts(), ['godkänd', 'avvisad', 'godkänd']);
         assert.equal(await page.getAttribute('.scb-m2m-deliveries-search', 'placeholder'), 'Filtrera: fil, id, meddelande');
         assert.match(await page.locator('.scb-m2m-deliveries-days').innerText(), /dagar kvar/);
         await screenshot(page, 'sidebar-sv', { selector: '#red-ui-sidebar', readme: 'sidebar-sv' });
