@@ -264,14 +264,17 @@ describe('example flows', function () {
       fs.writeFileSync(rejected, '<Report><!-- SIMULATE-REJECT --></Report>\n');
       fs.writeFileSync(failing, '<Report/>\n');
 
-      const byStatus = new Map((await within(results, 20_000, 'three results at the debug node')).map((m) => [(m.payload as { status: string }).status, m]));
-      const payloadOf = (status: string) => byStatus.get(status)?.payload as Record<string, unknown> | undefined;
-      assert.equal(payloadOf('accepted')?.file, ok);
-      assert.equal(payloadOf('rejected')?.file, rejected);
-      assert.match(JSON.stringify((payloadOf('rejected')?.scb as { meddelanden?: unknown }).meddelanden), /SIMULATE-REJECT/, "SCB's messages shown");
-      assert.equal(payloadOf('failed')?.file, failing);
-      assert.equal(payloadOf('failed')?.statusCode, 401);
-      assert.match(String(payloadOf('failed')?.error), /\S/, 'the reason shown');
+      const byStatus = new Map((await within(results, 20_000, 'three results at the debug node')).map((m) => [(m.result as { status: string }).status, m]));
+      const resultOf = (status: string) => byStatus.get(status)?.result as Record<string, unknown> | undefined;
+      const lineOf = (status: string) => String(byStatus.get(status)?.payload);
+      assert.equal(resultOf('accepted')?.file, ok);
+      assert.equal(resultOf('accepted')?.movedTo, path.join(done, 'V40_ok.xml'));
+      assert.equal(lineOf('accepted'), `ACCEPTED V40_ok.xml (VINN, ${String(byStatus.get('accepted')?.referensperiod)}): moved to ${done}`, 'one line a person reads');
+      assert.equal(resultOf('rejected')?.file, rejected);
+      assert.match(lineOf('rejected'), /^REJECTED V40_rejected\.xml \(VINN, \d{4}-\d\d-\d\d\): .*SIMULATE-REJECT.*It stays in the outbox/, "SCB's reason in the line");
+      assert.equal(resultOf('failed')?.file, failing);
+      assert.equal(resultOf('failed')?.statusCode, 401);
+      assert.match(lineOf('failed'), /^NOT DELIVERED V40_fail\.xml: .+ fix the cause, then save it again\.$/, 'the reason and what to do');
 
       await waitUntil(() => isFile(path.join(done, 'V40_ok.xml')) && !fs.existsSync(ok), 'the accepted file moved to done', 10_000);
       assert.equal(fs.readFileSync(path.join(done, 'V40_ok.xml'), 'utf8'), content, 'moved intact');
@@ -281,6 +284,35 @@ describe('example flows', function () {
       assert.deepEqual(toUpload.sort(), [failing, ok, rejected], 'each file went to the upload once');
       const delivered = simulator.deliveries().map((d) => d.filnamn).sort();
       assert.deepEqual(delivered, ['V40_ok.xml', 'V40_rejected.xml'], 'one delivery each at the simulator; none for the refused one');
+    });
+
+    it('02: the same file saved again after it was accepted is not sent twice; a history failure says "delivered, result unknown"', async () => {
+      const outbox = path.join(dir, 'outbox');
+      const done = path.join(dir, 'done');
+      fs.mkdirSync(outbox);
+      process.env.SCB_M2M_OUTBOX = outbox;
+      process.env.SCB_M2M_DONE = done;
+      await loadExample('02 - Report a folder.json', simulator);
+      await watching(outbox);
+      const content = '<Report ReportingAgentCode="9990000045"><Holder n="twice"/></Report>\n';
+      const first = messages('02-result', 1);
+      fs.writeFileSync(path.join(outbox, 'V40_twice.xml'), content);
+      assert.match(String((await within(first, 20_000, 'the first result'))[0].payload), /^ACCEPTED V40_twice\.xml/);
+      const delivered = simulator.deliveries().length;
+
+      const again = messages('02-result', 1);
+      fs.writeFileSync(path.join(outbox, 'V40_twice.xml'), content);
+      const [refused] = await within(again, 20_000, 'the second result');
+      assert.match(String(refused.payload), /^NOT SENT AGAIN V40_twice\.xml: /);
+      assert.equal((refused.result as { code: string }).code, 'ALREADY_DELIVERED');
+      assert.equal(simulator.deliveries().length, delivered, 'nothing sent the second time');
+
+      simulator.faults.failNext(50, { status: 401, match: /history/ });
+      const unknown = messages('02-result', 1);
+      fs.writeFileSync(path.join(outbox, 'V40_unknown.xml'), '<Report n="unknown"/>\n');
+      const [result] = await within(unknown, 20_000, 'the history failure');
+      assert.match(String(result.payload), /^DELIVERED, RESULT UNKNOWN V40_unknown\.xml \(uploadId [\w-]+\): .+ Do not send it again/);
+      assert.ok(isFile(path.join(outbox, 'V40_unknown.xml')), 'the file stays in the outbox');
     });
 
     it('02: without SCB_M2M_OUTBOX it watches ~/scb-m2m/outbox', async () => {
@@ -458,7 +490,7 @@ describe('npm start (scripts/start.js)', function () {
       fs.copyFileSync(path.join(demo, 'samples', 'V40_example.xml'), path.join(outbox, `V40_round${round}.xml`));
       fs.copyFileSync(path.join(demo, 'samples', 'V40_rejected.xml'), path.join(outbox, `V40_rejected${round}.xml`));
       await waitUntil(() => isFile(path.join(done, `V40_round${round}.xml`)), `round ${round}: the sample accepted and moved to done`, 30_000);
-      await waitUntil(() => run.output().includes(`V40_rejected${round}.xml`) && /status: 'rejected'/.test(run.output()), `round ${round}: the rejection logged`, 30_000);
+      await waitUntil(() => run.output().includes(`REJECTED V40_rejected${round}.xml`), `round ${round}: the rejection logged`, 30_000);
       assert.ok(isFile(path.join(outbox, `V40_rejected${round}.xml`)), 'the rejected sample stays in the outbox');
       assert.ok(!fs.existsSync(path.join(outbox, `V40_round${round}.xml`)), 'the accepted sample left the outbox');
 

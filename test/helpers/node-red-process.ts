@@ -67,7 +67,7 @@ export function writeSettings(userDir: string, settings: Record<string, unknown>
 }
 
 /** adminAuth for `settings`: the credentials strategy with these users (passwords hashed here). */
-export function credentialsAuth(users: Array<{ username: string; password: string; permissions: string }>): Record<string, unknown> {
+export function credentialsAuth(users: Array<{ username: string; password: string; permissions: string | string[] }>): Record<string, unknown> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const bcrypt = require('bcryptjs') as { hashSync(password: string, rounds: number): string };
   return { type: 'credentials', users: users.map((user) => ({ ...user, password: bcrypt.hashSync(user.password, 4) })) };
