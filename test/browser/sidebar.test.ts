@@ -20,6 +20,7 @@ import { makeUserDir, startNodeRed, type NodeRedProcess } from '../helpers/node-
 declare const document: any;
 declare const MutationObserver: any;
 declare const window: any;
+declare function getComputedStyle(element: unknown): any;
 
 const PASSPHRASE = 'sidebar-test';
 const TAB = 'sidebar-tab';
@@ -62,6 +63,21 @@ function flow(simulator: Simulator, files: { big: string; rejected: string; late
     y,
     wires: [[history]],
   });
+  const config = (id: string, name: string, certPath: string) => ({
+    id,
+    type: 'scb-m2m-config',
+    name,
+    environment: 'test',
+    baseUrl: '',
+    apiVersion: 'v2',
+    certPath,
+    certName: '',
+    caPath: '',
+    organisationsnummer: '',
+    undersokning: '',
+    expiryWarningDays: 30,
+    credentials: { passphrase: PASSPHRASE },
+  });
   return [
     { id: TAB, type: 'tab', label: 'Report to SCB' },
     {
@@ -79,6 +95,9 @@ function flow(simulator: Simulator, files: { big: string; rejected: string; late
       expiryWarningDays: 30,
       credentials: { passphrase: PASSPHRASE },
     },
+    // The same certificate with a warning further out than its days left, and an expired one.
+    { ...config('sidebar-cfg-early', 'Warns early', simulator.certificates.reporter.path), expiryWarningDays: 100_000 },
+    config('sidebar-cfg-expired', 'Old certificate', simulator.certificates.old.path),
     inject('sidebar-send-big', 'Send the October report', files.big, 80),
     inject('sidebar-send-rejected', 'Send a faulty report', files.rejected, 140),
     upload('sidebar-upload', 'SCB upload', 'sidebar-history', 110),
@@ -108,7 +127,10 @@ describe('SCB sidebar in a real browser (Chromium + Node-RED + journal + simulat
       dir: path.join(work, 'simulator'),
       // SCB decides when a test says so (settleHistory), never by the clock.
       historyDelayMs: 600_000,
-      clients: [{ name: 'reporter', organisationsnummer: '9990000045', undersokningar: ['VINN'], passphrase: PASSPHRASE }],
+      clients: [
+        { name: 'reporter', organisationsnummer: '9990000045', undersokningar: ['VINN'], passphrase: PASSPHRASE },
+        { name: 'old', organisationsnummer: '9990000045', undersokningar: ['VINN'], passphrase: PASSPHRASE, kind: 'expired' },
+      ],
     });
     // Two segments: a valid XML file a little larger than one segment.
     files.big = path.join(work, 'V40_2026-10.xml');
@@ -185,7 +207,21 @@ describe('SCB sidebar in a real browser (Chromium + Node-RED + journal + simulat
       await certificate.locator('.scb-m2m-deliveries-days').waitFor();
       assert.match(await certificate.innerText(), /custom server/);
       assert.match(await certificate.locator('.scb-m2m-deliveries-subject').innerText(), /9990000045/);
-      assert.match(await certificate.locator('.scb-m2m-deliveries-days').innerText(), /^\d+ days left$/);
+      const days = certificate.locator('.scb-m2m-deliveries-days');
+      assert.match(await days.innerText(), /^\d+ days left$/);
+      assert.equal(await days.evaluate((el: any) => el.className), 'scb-m2m-deliveries-days', 'neither warned nor expired');
+    });
+
+    it('in the warning colour inside the connection\'s "Warn before" days, in red when expired', async () => {
+      const early = page.locator('.scb-m2m-deliveries-certificate', { hasText: 'Warns early' });
+      await early.locator('.scb-m2m-deliveries-days.scb-m2m-deliveries-expiring').waitFor();
+      assert.match((await early.innerText()).trim(), /^Warns early test\n.*9990000045.* \d+ days left$/s);
+      const expired = page.locator('.scb-m2m-deliveries-certificate', { hasText: 'Old certificate' });
+      const detail = expired.locator('.scb-m2m-deliveries-certificate-detail.scb-m2m-deliveries-expired');
+      await detail.waitFor();
+      assert.match(await detail.innerText(), /expired/);
+      const [warning, red] = await Promise.all([early, expired].map((row) => row.locator('.scb-m2m-deliveries-expiring, .scb-m2m-deliveries-expired').evaluate((el: any) => getComputedStyle(el).color)));
+      assert.notEqual(warning, red, 'two different colours');
     });
 
     it('a deployed flow uploads a file in two segments: its row appears, counts the segments and ends accepted', async function () {
@@ -282,7 +318,7 @@ describe('SCB sidebar in a real browser (Chromium + Node-RED + journal + simulat
         await page.locator(`${ROW} .scb-m2m-deliveries-state`, { hasText: 'avvisad' }).waitFor();
         assert.deepEqual(await page.locator(`${ROW} .scb-m2m-deliveries-state`).allInnerTexts(), ['godkänd', 'avvisad', 'godkänd']);
         assert.equal(await page.getAttribute('.scb-m2m-deliveries-search', 'placeholder'), 'Filtrera: fil, id, meddelande');
-        assert.match(await page.locator('.scb-m2m-deliveries-days').innerText(), /dagar kvar/);
+        assert.match(await page.locator('.scb-m2m-deliveries-days').first().innerText(), /^\d+ dagar kvar$/);
         await screenshot(page, 'sidebar-sv', { selector: '#red-ui-sidebar', readme: 'sidebar-sv' });
         assert.deepEqual(errors, []);
       } finally {
