@@ -20,6 +20,7 @@ import { makeUserDir, startNodeRed, type NodeRedProcess } from '../helpers/node-
 declare const document: any;
 declare const MutationObserver: any;
 declare const window: any;
+declare const RED: { plugins: { getPlugin(id: string): { onadd?: unknown } | undefined } };
 declare function getComputedStyle(element: unknown): any;
 
 const PASSPHRASE = 'sidebar-test';
@@ -307,6 +308,43 @@ describe('SCB sidebar in a real browser (Chromium + Node-RED + journal + simulat
 
     it('raised no console error from our resources', () => {
       assert.deepEqual(errors, []);
+    });
+  });
+
+  describe('a user without scb-m2m-deliveries.read', () => {
+    let restricted: NodeRedProcess | undefined;
+    let restrictedDir: string;
+
+    after(async function () {
+      this.timeout(30_000);
+      await tearDown({ nodeRed: restricted, dirs: [restrictedDir] });
+    });
+
+    it('gets no SCB tab and no menu entry for it', async function () {
+      this.timeout(60_000);
+      restrictedDir = makeUserDir();
+      // Anyone may read the editor, but not the journal.
+      const editorReads = ['flows.read', 'nodes.read', 'settings.read', 'status.read', 'plugins.read', 'library.read', 'context.read', 'debug.read'];
+      restricted = await startNodeRed(restrictedDir, { settings: { adminAuth: { type: 'credentials', users: [], default: { permissions: editorReads } } } });
+      const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+      try {
+        const page = await context.newPage();
+        const errors = collectErrors(page, restricted.url);
+        await page.goto(restricted.url);
+        await page.waitForSelector(`${PALETTE} .red-ui-palette-node[data-palette-type="scb-m2m-upload"]`);
+        await page.click('#red-ui-header-button-sidemenu');
+        await page.hover('#menu-item-view-menu');
+        await page.locator('#menu-item-view-menu-debug').waitFor();
+        // The plugin is there: only the permission keeps its tab away.
+        assert.equal(await page.evaluate(() => typeof RED.plugins.getPlugin('scb-m2m-deliveries')?.onadd), 'function');
+        assert.equal(await page.locator('#menu-item-view-menu-scb-m2m-deliveries').count(), 0);
+        assert.equal(await page.locator('.scb-m2m-deliveries').count(), 0);
+        const denied = await fetch(`${restricted.base}/scb-m2m/deliveries`);
+        assert.equal(denied.status, 401, 'the runtime refuses the journal too');
+        assert.deepEqual(errors, []);
+      } finally {
+        await context.close();
+      }
     });
   });
 
