@@ -76,6 +76,12 @@ export interface M2MClientOptions {
   retry?: RetryOptions;
   /** Uploads running at once through this client; more wait their turn (default 4). */
   maxConcurrentUploads?: number;
+  /**
+   * Whether the server keeps a file's segments when the session is renewed in the middle of it
+   * (default SEGMENTS_SURVIVE_SESSION_RENEWAL, assumed false): false starts the file again from
+   * segment 0, true carries on in the new session.
+   */
+  segmentsSurviveSessionRenewal?: boolean;
   /** Replaces the default history classification rule. */
   classify?: (record: unknown) => ScbStatus;
   /** Receives debug lines (never secrets). */

@@ -19,6 +19,9 @@ export interface SimulatorClientSpec {
   passphrase?: string;
 }
 
+/** Property names of history records: camelCase, .NET PascalCase, or SCB's `Rapporthuvud` model with rows. */
+export type SimulatorHistoryShape = 'camel' | 'pascal' | 'rapporthuvud';
+
 export interface SimulatorOptions {
   /** Default 0 (a free port). Always bound to 127.0.0.1. */
   port?: number;
@@ -32,6 +35,20 @@ export interface SimulatorOptions {
   clients?: SimulatorClientSpec[];
   /** How long an upload stays pending in history before it is decided (default 2000 ms). */
   historyDelayMs?: number;
+  /** How long history answers 404 for an upload after it closed, as if it did not know it yet (default 0). */
+  unknownForMs?: number;
+  /** The shape of history records (default 'camel'). */
+  historyShape?: SimulatorHistoryShape;
+  /**
+   * When the client certificate is asked for (default 'handshake'): in the first TLS handshake,
+   * or, as an F5 with on-demand certificate authentication does, by a TLS 1.2 renegotiation
+   * (TLS 1.2 at most) when a heartbeat would open a session on a connection that has shown no
+   * certificate; other requests on such a connection are known by their session. In
+   * 'renegotiate' a certificate that does not verify is refused at the TLS level.
+   */
+  clientCert?: 'handshake' | 'renegotiate';
+  /** Keep a v2 file's segments when its session is renewed (default false: they go with the session). */
+  segmentsSurviveSessionRenewal?: boolean;
   /** A session ends after this long without a request (default 15 min). */
   sessionIdleMs?: number;
   /** Largest body of one request the simulator accepts (default 9 216 000 + 64 KiB). */
@@ -94,6 +111,8 @@ export interface SimulatorStats {
   historyRequests: number;
   /** Requests refused for the certificate (TLS or 401). */
   refused: number;
+  /** TLS renegotiations that asked for the client certificate (clientCert 'renegotiate'). */
+  renegotiations: number;
 }
 
 export interface Simulator {

@@ -202,6 +202,26 @@ describe('delivery journal through the nodes', function () {
     assert.equal(record?.state, 'accepted');
   });
 
+  it('at start, says what a removed node left unfinished and settles it in the journal: never silent', async () => {
+    const j = await journal();
+    const target = { organisationsnummer: '9990000045', undersokning: 'VINN', filformat: 'V40', filnamn: 'orphan.xml' };
+    const cut = await j.create({ target, server: 'x', source: { kind: 'memory', encoding: 'utf8' }, node: { id: 'removed-upload', type: 'scb-m2m-upload' } });
+    await j.update(cut.id, { state: 'interrupted' });
+    const closing = await j.create({ target: { ...target, filnamn: 'closing.xml' }, server: 'x', node: { id: 'removed-upload', type: 'scb-m2m-upload' } });
+    await j.update(closing.id, { state: 'closing' });
+    const polled = await j.create({ target: { ...target, filnamn: 'polled.xml' }, server: 'x', node: { id: 'up', type: 'scb-m2m-upload' } });
+    await j.update(polled.id, { state: 'sent', uploadId: 'd-polled', poll: { nodeId: 'removed-history', deadline: Date.now() + 60_000, msg: {} } });
+    await load(flow(), credentialsOf(ctx.simulator));
+    await waitUntil(() => j.get(cut.id)?.state === 'failed' && j.get(closing.id)?.state === 'uncertain' && !j.get(polled.id)?.poll, 'the orphans settled');
+    assert.equal(j.get(cut.id)?.error?.code, 'NODE_REMOVED');
+    assert.equal(j.get(closing.id)?.error?.code, 'DELIVERY_UNCERTAIN');
+    const warnings = helper
+      .getNode(CONFIG)
+      .warn.getCalls()
+      .map((c) => String(c.args[0]));
+    assert.deepEqual(warnings.sort(), ['scb-m2m-config.journal.orphan-poll', 'scb-m2m-config.journal.orphan-uncertain', 'scb-m2m-config.journal.orphan-upload']);
+  });
+
   describe('GET /scb-m2m/deliveries', () => {
     async function threeDeliveries(): Promise<NodeMessage[]> {
       await load(flow(), credentialsOf(ctx.simulator));
