@@ -158,18 +158,25 @@ describe('SCB sidebar in a real browser (Chromium + Node-RED + journal + simulat
     await tearDown({ browser, nodeRed, simulator, dirs: [userDir, work] });
   });
 
-  /** A page of the editor in `locale` with the SCB sidebar open; console errors of our resources collected. */
-  async function editor(locale: string): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
+  /** The editor of `server` in `locale`, loaded, with menu > View open; console errors of our resources collected. */
+  async function viewMenu(server: NodeRedProcess, locale = 'en-US'): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
     const context = await browser.newContext({ locale, viewport: { width: 1280, height: 860 } });
     const page = await context.newPage();
-    const errors = collectErrors(page, nodeRed.url);
-    await page.goto(nodeRed.url);
+    const errors = collectErrors(page, server.url);
+    await page.goto(server.url);
     await page.waitForSelector(`${PALETTE} .red-ui-palette-node[data-palette-type="scb-m2m-upload"]`);
     await page.click('#red-ui-header-button-sidemenu');
     await page.hover('#menu-item-view-menu');
-    await page.click('#menu-item-view-menu-scb-m2m-deliveries');
-    await page.locator('.scb-m2m-deliveries').waitFor();
+    await page.locator('#menu-item-view-menu-debug').waitFor();
     return { context, page, errors };
+  }
+
+  /** The editor in `locale` with the SCB sidebar open. */
+  async function editor(locale: string): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
+    const opened = await viewMenu(nodeRed, locale);
+    await opened.page.click('#menu-item-view-menu-scb-m2m-deliveries');
+    await opened.page.locator('.scb-m2m-deliveries').waitFor();
+    return opened;
   }
 
   async function inject(id: string): Promise<void> {
@@ -326,15 +333,8 @@ describe('SCB sidebar in a real browser (Chromium + Node-RED + journal + simulat
       // Anyone may read the editor, but not the journal.
       const editorReads = ['flows.read', 'nodes.read', 'settings.read', 'status.read', 'plugins.read', 'library.read', 'context.read', 'debug.read'];
       restricted = await startNodeRed(restrictedDir, { settings: { adminAuth: { type: 'credentials', users: [], default: { permissions: editorReads } } } });
-      const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+      const { context, page, errors } = await viewMenu(restricted);
       try {
-        const page = await context.newPage();
-        const errors = collectErrors(page, restricted.url);
-        await page.goto(restricted.url);
-        await page.waitForSelector(`${PALETTE} .red-ui-palette-node[data-palette-type="scb-m2m-upload"]`);
-        await page.click('#red-ui-header-button-sidemenu');
-        await page.hover('#menu-item-view-menu');
-        await page.locator('#menu-item-view-menu-debug').waitFor();
         // The plugin is there: only the permission keeps its tab away.
         assert.equal(await page.evaluate(() => typeof RED.plugins.getPlugin('scb-m2m-deliveries')?.onadd), 'function');
         assert.equal(await page.locator('#menu-item-view-menu-scb-m2m-deliveries').count(), 0);
