@@ -184,16 +184,15 @@ describe('editor in a real browser (Chromium + Node-RED + simulator)', function 
     // What a user does: save a report into the folder the example watches.
     const file = path.join(work, 'outbox', 'V40_browser.xml');
     fs.writeFileSync(file, '<?xml version="1.0" encoding="utf-8"?>\n<Report ReportingAgentCode="9990000045"/>\n');
-    const result = page.locator('.red-ui-debug-content-list .red-ui-debug-msg', { hasText: 'accepted' });
+    const result = page.locator('.red-ui-debug-content-list .red-ui-debug-msg', { hasText: 'ACCEPTED V40_browser.xml' });
     await result.waitFor({ timeout: 30_000 });
     const [delivery] = simulator.deliveries();
     assert.ok(delivery, 'the simulator received the file');
     assert.equal(delivery.filnamn, 'V40_browser.xml');
     assert.equal(delivery.organisationsnummer, ORGANISATIONSNUMMER);
     assert.equal(delivery.undersokning, 'VINN');
-    // The preview cuts long strings: open the payload as a user would to read the whole upload id.
-    await result.locator('.red-ui-debug-msg-object-handle').first().click();
-    await result.getByText(delivery.deliveryId).waitFor();
+    // One line a person reads without opening anything: the decision, the file, survey and period, where it went (the preview cuts the path).
+    assert.match(await result.locator('.red-ui-debug-msg-payload').innerText(), /^"ACCEPTED V40_browser\.xml \(VINN, \d{4}-\d{2}-\d{2}\): moved to /);
     // The example then moves the accepted file to the done folder.
     const done = path.join(work, 'done', 'V40_browser.xml');
     for (const deadline = Date.now() + 10_000; !(fs.existsSync(done) && !fs.existsSync(file)); ) {
