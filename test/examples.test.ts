@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { M2MClient } from '../lib';
+import { M2MClient, readCertificate } from '../lib';
 import { startSimulator } from '../simulator';
 import type { Simulator } from '../simulator/types';
 import type { NodeMessage } from '../nodes/shared/red';
@@ -85,9 +85,10 @@ function asImported(flow: FlowNode[], simulator: Simulator) {
   return { flow, credentials: { [configs[0].id]: { passphrase: certificate.passphrase } } };
 }
 
-/** Loads an example with our real nodes and the core nodes it uses, pointed at the simulator. */
-async function loadExample(name: string, simulator: Simulator): Promise<void> {
+/** Loads an example with our real nodes and the core nodes it uses, pointed at the simulator (and changed by `edit`, as a user would). */
+async function loadExample(name: string, simulator: Simulator, edit?: (flow: FlowNode[]) => void): Promise<void> {
   const { flow, credentials } = asImported(readExample(name), simulator);
+  edit?.(flow);
   const coreFiles = new Set(
     flow.filter((n) => CORE_TYPES.has(n.type) && !HELPER_PRELOADED.has(n.type)).map((n) => CORE_TYPES.get(n.type) as string),
   );
@@ -120,8 +121,13 @@ const isFile = (file: string) => fs.existsSync(file) && fs.statSync(file).isFile
 describe('example flows', function () {
   this.timeout(30_000);
 
-  it('are the three examples of the node issue', () => {
-    assert.deepEqual(EXAMPLE_FILES, ['01 - Check the connection.json', '02 - Report a folder.json', '03 - List the history.json']);
+  it('are the three examples of the node issue and the certificate reminder', () => {
+    assert.deepEqual(EXAMPLE_FILES, [
+      '01 - Check the connection.json',
+      '02 - Report a folder.json',
+      '03 - List the history.json',
+      '04 - Certificate expiry reminder.json',
+    ]);
   });
 
   for (const name of EXAMPLE_FILES) {
@@ -315,6 +321,46 @@ describe('example flows', function () {
       fs.mkdirSync(path.join(dir, 'scb-m2m', 'outbox'), { recursive: true });
       await loadExample('02 - Report a folder.json', simulator);
       assert.deepEqual((helper.getNode('02-watch') as unknown as { files: string[] }).files, [`${dir}/scb-m2m/outbox`]);
+    });
+
+    it('04: a certificate far from its expiry passes as OK, no warning', async () => {
+      await loadExample('04 - Certificate expiry reminder.json', simulator);
+      let warnings = 0;
+      helper.getNode('04-warning').on('input', () => warnings++);
+      const ok = nextMessage('04-ok');
+      helper.getNode('04-inject').receive({});
+      const msg = await within(ok, 10_000, 'the heartbeat at "Certificate OK"');
+      const { info } = await readCertificate(simulator.certificates.valid);
+      assert.ok(info.daysLeft > 30, `the simulator's certificate has ${info.daysLeft} days left`);
+      assert.equal((msg.certificate as { daysLeft: number }).daysLeft, info.daysLeft);
+      assert.equal(warnings, 0);
+    });
+
+    it('04: within the days set in "Expires soon?", one line a person reads: days left, the date, the subject', async () => {
+      const { info } = await readCertificate(simulator.certificates.valid);
+      // The user sets the warning further out than this certificate's days left.
+      await loadExample('04 - Certificate expiry reminder.json', simulator, (flow) => {
+        const soon = flow.find((n) => n.id === '04-soon') as FlowNode & { rules: Array<{ v?: string }> };
+        soon.rules[0].v = String(info.daysLeft + 1);
+      });
+      let passed = 0;
+      helper.getNode('04-ok').on('input', () => passed++);
+      const warning = nextMessage('04-warning');
+      helper.getNode('04-inject').receive({});
+      const msg = await within(warning, 10_000, 'the warning');
+      assert.equal(msg.payload, `The SCB certificate expires in ${info.daysLeft} days (${info.validTo}): order a new one from SCB. ${info.subject}`);
+      assert.equal(passed, 0);
+    });
+
+    it('04: runs once a day, and a failed heartbeat reaches "Why it failed"', async () => {
+      const inject = readExample('04 - Certificate expiry reminder.json').find((n) => n.id === '04-inject');
+      assert.match(String(inject?.crontab), /^\d+ \d+ \* \* \*$/, 'a daily crontab');
+      await loadExample('04 - Certificate expiry reminder.json', simulator);
+      simulator.faults.failNext(1, { status: 401, match: /heartbeat/ });
+      const failed = nextMessage('04-failed');
+      helper.getNode('04-inject').receive({});
+      const msg = await within(failed, 10_000, 'the failure');
+      assert.equal(msg.statusCode, 401);
     });
 
     it('03: the inject button lists the history, with an upload made before', async () => {

@@ -4,7 +4,7 @@
  * deployment and serves the editor's certificate and test-connection endpoints.
  */
 import type { M2MClient } from '../../lib';
-import { isM2MError } from '../../lib';
+import { daysLeft, isM2MError } from '../../lib';
 import type { NodeAPI, NodeDef, Node, NodeStatus, AdminRequest, AdminResponse } from '../shared/red';
 import {
   CONFIG_TYPE,
@@ -76,9 +76,10 @@ export = function (RED: NodeAPI): void {
     return { certificate, warning: certificateWarning(RED, certificate.info, settings.expiryWarningDays) };
   }
 
-  /** The certificate endpoints' answer for a certificate that was read; never its key. */
+  /** The certificate endpoints' answer for a certificate that was read; never its key. Days left as of now, not of the deploy. */
   function certificateAnswer({ certificate, warning }: Awaited<ReturnType<typeof inspect>>): CertificateReport {
-    return { ok: true, certificate: certificate.info, ...(warning && { warning }) };
+    const info = { ...certificate.info, daysLeft: daysLeft(certificate.info.validTo) };
+    return { ok: true, certificate: info, ...(warning && { warning }) };
   }
 
   /**

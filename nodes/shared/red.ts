@@ -103,3 +103,9 @@ export interface NodeAPI {
   settings: { fileWorkingDirectory?: string; userDir?: string; [name: string]: unknown };
   _(key: string, substitutions?: Record<string, unknown>): string;
 }
+
+/** What a plugin (plugins/) gets besides the nodes' API: its registration and the editor's comms. */
+export interface PluginAPI extends NodeAPI {
+  plugins: { registerPlugin(id: string, definition: { type?: string; onadd?: () => void }): void };
+  comms: { publish(topic: string, data: unknown, retain?: boolean): void };
+}
