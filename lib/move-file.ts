@@ -1,11 +1,10 @@
 /**
  * Moves a decided file out of the outbox without ever overwriting one: a hard link then unlink
- * on the same file system (atomic, refuses an existing name), else a streamed copy to a new name
- * then unlink. Memory stays flat whatever the file's size.
+ * on the same file system (atomic, refuses an existing name), else a copy by the kernel to a new
+ * name (refusing an existing one) then unlink. Memory stays flat whatever the file's size.
  */
-import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { constants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 
 /** `name.xml`, then `name (1).xml`, `name (2).xml`, ... */
 function candidate(dir: string, base: string, n: number): string {
@@ -29,7 +28,8 @@ export async function moveFile(from: string, dir: string): Promise<string> {
       // Another file system, or one without hard links: copy.
       if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
       try {
-        await pipeline(createReadStream(from), createWriteStream(to, { flags: 'wx' }));
+        // The kernel copies (copy_file_range / sendfile): no file data passes through the process.
+        await fs.copyFile(from, to, constants.COPYFILE_EXCL);
       } catch (copyErr) {
         if ((copyErr as NodeJS.ErrnoException).code === 'EEXIST') continue;
         await fs.rm(to, { force: true });

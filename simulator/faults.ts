@@ -68,6 +68,10 @@ export class FaultQueue implements SimulatorFaults {
     this.arm('invalidJsonNext', count, { type: 'invalidJson' }, options.match);
   }
 
+  pending(): number {
+    return this.armed.reduce((sum, a) => sum + a.remaining, 0) + this.expiries.length;
+  }
+
   clear(): void {
     this.armed = [];
     this.expiries = [];

@@ -105,6 +105,8 @@ export interface SimulatorFaults {
   /** Answer the next `count` matching requests 200 with a body that is not valid JSON. */
   invalidJsonNext(count: number, options?: { match?: RegExp }): void;
   /** Remove all pending faults. */
+  /** How many armed faults (and session expiries) have not fired yet: a test waits for its fault to be hit. */
+  pending(): number;
   clear(): void;
 }
 

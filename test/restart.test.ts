@@ -70,7 +70,7 @@ describe('restart: exactly once across redeploys, restarts and crashes (default 
   });
 
   /** inject (msg.filename, or a string payload) → upload → history (poll) → recorders; Catch → recorder. */
-  function flow(options: { filename?: string; rule?: string } = {}): unknown[] {
+  function flow(options: { filename?: string; rule?: string; filnamn?: string } = {}): unknown[] {
     const recorder = (name: string) => ({
       id: `rec-${name}`,
       type: 'function',
@@ -83,7 +83,7 @@ describe('restart: exactly once across redeploys, restarts and crashes (default 
       ? [{ p: 'filename', v: options.filename, vt: 'str' }]
       : [
           { p: 'payload', v: '<vinn>restart</vinn>', vt: 'str' },
-          { p: 'filnamn', v: 'restart.xml', vt: 'str' },
+          { p: 'filnamn', v: options.filnamn ?? 'restart.xml', vt: 'str' },
         ];
     return [
       { id: 'tab', type: 'tab', label: 'restart' },
@@ -162,7 +162,8 @@ describe('restart: exactly once across redeploys, restarts and crashes (default 
     await deploy(nr, flow({ filename: big.file }));
     simulator.faults.slowNext(1, 60_000, { match: SEGMENT_2 });
     await inject();
-    await waitUntil(() => journal().some((r) => r.state === 'sending' && r.segment === 1), 'segment 1 of 3 on record', 20_000);
+    // The second segment is at the simulator, whose answer waits: the upload is cut off in the middle.
+    await waitUntil(() => journal().some((r) => r.state === 'sending' && r.segment === 1) && simulator.faults.pending() === 0, 'segment 2 of 3 held at SCB', 20_000);
     await nr.kill();
     assert.equal(deliveriesOf(big.sha256).length, 0, 'nothing closed before the crash');
 
@@ -195,7 +196,8 @@ describe('restart: exactly once across redeploys, restarts and crashes (default 
     await deploy(nr, flow({ filename: big.file }));
     simulator.faults.slowNext(1, 60_000, { match: SEGMENT_2 });
     await inject();
-    await waitUntil(() => journal().some((r) => r.state === 'sending' && r.segment === 1), 'segment 1 of 3 on record', 20_000);
+    // The second segment is at the simulator, whose answer waits: the upload is cut off in the middle.
+    await waitUntil(() => journal().some((r) => r.state === 'sending' && r.segment === 1) && simulator.faults.pending() === 0, 'segment 2 of 3 held at SCB', 20_000);
     await deploy(nr, flow({ filename: big.file }));
     await waitUntil(() => out('uploaded').length > 0 || out('caught').length > 0, 'the resumed upload', 30_000);
     simulator.settleHistory();
@@ -218,7 +220,7 @@ describe('restart: exactly once across redeploys, restarts and crashes (default 
     await deploy(nr, flow({ filename: big.file }));
     simulator.faults.slowNext(1, 60_000, { match: SEGMENT_2 });
     await inject();
-    await waitUntil(() => journal().some((r) => r.state === 'sending'), 'sending on record', 20_000);
+    await waitUntil(() => journal().some((r) => r.state === 'sending') && simulator.faults.pending() === 0, 'segment 2 of 3 held at SCB', 20_000);
     await nr.kill();
     fs.appendFileSync(big.file, 'changed by hand');
     const requests = simulator.stats().requests;
@@ -239,11 +241,12 @@ describe('restart: exactly once across redeploys, restarts and crashes (default 
   it('SIGKILL while the closing request waits for its answer: never sent again, settled from SCB\'s history', async () => {
     nr = await startNodeRed(dir, { settings });
     const port = nr.port;
-    await deploy(nr, flow());
+    // A name of its own: another delivery of the same name in the same minute would make the history ambiguous.
+    await deploy(nr, flow({ filnamn: `closing-${crypto.randomUUID().slice(0, 8)}.xml` }));
     simulator.faults.slowNext(1, 60_000, { match: CLOSING });
     const delivered = simulator.deliveries().length;
     await inject();
-    await waitUntil(() => journal().some((r) => r.state === 'closing') && simulator.deliveries().length === delivered + 1, 'the close at SCB, its answer pending', 20_000);
+    await waitUntil(() => journal().some((r) => r.state === 'closing') && simulator.deliveries().length === delivered + 1 && simulator.faults.pending() === 0, 'the close at SCB, its answer pending', 20_000);
     await nr.kill();
     const atScb = simulator.deliveries().at(-1)!;
 

@@ -285,7 +285,9 @@ export = function (RED: NodeAPI): void {
         node.send(msg);
         return;
       }
-      const err = new NetworkError(RED._('scb-m2m-upload.errors.uncertain', { filnamn: target.filnamn, target: describeTarget(target), at: new Date(closedAt).toISOString() }), {
+      const which = found.length > 1 ? 'uncertain-ambiguous' : 'uncertain';
+      const ids = found.map((f) => String((f.record as Record<string, unknown>).id ?? '')).join(', ');
+      const err = new NetworkError(RED._(`scb-m2m-upload.errors.${which}`, { filnamn: target.filnamn, target: describeTarget(target), at: new Date(closedAt).toISOString(), count: found.length, ids }), {
         code: 'DELIVERY_UNCERTAIN',
         retryable: false,
         hint: RED._('scb-m2m-upload.errors.uncertain-hint'),

@@ -59,7 +59,9 @@ export function registerDeliveriesPlugin(RED: PluginAPI, sources: JournalSources
     const client = await config.acquireClient();
     const answer = await client.history(record.uploadId);
     const decision: DeliveryDecision = { status: answer.status, body: answer.body, messages: historyMessages(answer.body), at: new Date().toISOString() };
-    await journal.update(id, { state: answer.status, decision, note: RED._('scb-m2m-deliveries.note.checked') });
+    // Still undecided: the answer is noted, the state stays (a history poll may still be waiting for it).
+    const state = answer.status === 'pending' ? record.state : answer.status;
+    await journal.update(id, { state, decision, note: RED._('scb-m2m-deliveries.note.checked') });
     return journal.get(id) ?? record;
   }
 
