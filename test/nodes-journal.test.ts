@@ -100,6 +100,19 @@ describe('delivery journal through the nodes', function () {
     assert.match(text, /msg\.resend/);
   });
 
+  it('the same file arriving twice at once (a folder event fired twice): sent once, the other refused', async () => {
+    await load(flow(), credentialsOf(ctx.simulator));
+    const delivered = ctx.simulator.deliveries().length;
+    const out = nextMessage('out');
+    const refused = nextMessage('caught');
+    helper.getNode('up').receive({ payload: Buffer.from('<vinn>at once</vinn>'), filnamn: 'once.xml', n: 1 });
+    helper.getNode('up').receive({ payload: Buffer.from('<vinn>at once</vinn>'), filnamn: 'once.xml', n: 2 });
+    const [sent, caught] = await within(Promise.all([out, refused]), 20_000, 'one output and one Catch');
+    assert.notEqual(sent.n, caught.n);
+    assert.equal((caught.scbError as { code: string }).code, 'ALREADY_DELIVERED');
+    assert.equal(ctx.simulator.deliveries().length, delivered + 1);
+  });
+
   it('does not let a rejected or failed earlier attempt block the same file', async () => {
     await load(flow(), credentialsOf(ctx.simulator));
     ctx.simulator.faults.failNext(1, { status: 401, match: /\/file\// });

@@ -131,9 +131,9 @@ export = function (RED: NodeAPI): void {
       return { source, journalled: { kind: 'path', path: source.path, size: stat.size, mtimeMs: stat.mtimeMs } };
     }
 
-    /** Refuses a file that SCB has (or may have) already, unless msg.resend asks for it. */
-    async function duplicateOf(server: string, target: DeliveryTarget, sha256: string): Promise<DeliveryRecord | undefined> {
-      for (const journal of await openJournals(journalDir(RED))) {
+    /** An earlier delivery of this file to this target that SCB has (or may have), in any journal of this folder. */
+    function duplicateOf(journals: Journal[], server: string, target: DeliveryTarget, sha256: string): DeliveryRecord | undefined {
+      for (const journal of journals) {
         const earlier = journal.findDuplicate(server, target, sha256);
         if (earlier) return earlier;
       }
@@ -208,7 +208,9 @@ export = function (RED: NodeAPI): void {
       const content = await contentOf(msg);
       const journal = await journalFor(RED, config.id);
       const { sha256, size } = content.bytes ? { sha256: sha256Of(content.bytes), size: content.bytes.length } : await sha256File((content.source as { path: string }).path);
-      const earlier = await duplicateOf(client.apiRoot, target, sha256);
+      const journals = await openJournals(journalDir(RED));
+      // From this check to the record below nothing awaits: a second msg with the same file finds this record.
+      const earlier = duplicateOf(journals, client.apiRoot, target, sha256);
       const resend = msg.resend === true;
       if (earlier && !resend) {
         throw new ValidationError(
@@ -222,7 +224,6 @@ export = function (RED: NodeAPI): void {
           { code: 'ALREADY_DELIVERED', field: 'resend', value: earlier.uploadId },
         );
       }
-      // No await between the check above and this: a second msg with the same file finds this record.
       const record = journal.create({
         target,
         environment: config.environment,
