@@ -874,6 +874,8 @@ class SourceFile {
   /** A multipart body with one file part holding bytes [start, end); a resent part is read from disk again. */
   async part(field: string, start: number, end: number): Promise<MultipartBody> {
     if (Buffer.isBuffer(this.content)) return multipartBody(field, this.filnamn, { buffer: this.content.subarray(start, end) });
+    // The closing POST comes once every data segment was answered: the read buffer may serve other files meanwhile.
+    if (start === end) void this.content.release();
     const path = this.content.path;
     const stat = await SourceFile.stat(path);
     if (stat.size !== this.size || stat.mtimeMs !== this.mtimeMs) {

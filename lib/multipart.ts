@@ -28,11 +28,32 @@ export class ShortReadError extends Error {
 export const CHUNK_SIZE = 1024 * 1024;
 
 /**
+ * One read buffer kept between files, so that files sent one after another reuse the same
+ * memory instead of leaving a buffer each to the garbage collector; freed after a minute unused.
+ */
+let spare: Buffer | undefined;
+let spareTimer: NodeJS.Timeout | undefined;
+
+function takeSpare(size: number): Buffer {
+  const buffer = spare && spare.length >= size ? spare : Buffer.allocUnsafeSlow(size);
+  if (buffer === spare) spare = undefined;
+  return buffer;
+}
+
+function keepSpare(buffer: Buffer): void {
+  if (spare && spare.length >= buffer.length) return;
+  spare = buffer;
+  clearTimeout(spareTimer);
+  spareTimer = setTimeout(() => (spare = undefined), 60_000).unref();
+}
+
+/**
  * The slices of one file, read into one buffer that each slice reuses. Fresh buffers per
  * chunk cost more CPU than the TLS encryption of their bytes (page faults, and the
  * garbage collections their external memory triggers). A slice overwrites the buffer
  * only once the previous slice's request has ended, which is when the client asks for
- * the next one; a slice longer than the buffer is read into fresh chunks instead.
+ * the next one, and goes to the next file once this one's requests are all answered
+ * (release). A slice longer than the buffer is read into fresh chunks instead.
  */
 export class FileSlices {
   private buffer?: Buffer;
@@ -49,9 +70,22 @@ export class FileSlices {
     const shared = end - start <= this.capacity;
     return this.chunks(start, end, () => {
       if (!shared) return undefined;
-      if (owner !== this.owner) throw new Error(`${this.path}: a later slice took over the read buffer`);
-      return (this.buffer ??= Buffer.allocUnsafeSlow(this.capacity));
+      if (owner !== this.owner) throw new Error(`${this.path}: the read buffer went to a later slice or another file`);
+      return (this.buffer ??= takeSpare(this.capacity));
     });
+  }
+
+  /**
+   * Gives the buffer to other files: call it when no request of this file is under way. A
+   * later slice takes one again. Resolves once the buffer is free (its last read done).
+   */
+  async release(): Promise<void> {
+    const buffer = this.buffer;
+    this.buffer = undefined;
+    // An abandoned earlier slice reads no more.
+    this.owner++;
+    await this.reading.catch(() => undefined);
+    if (buffer) keepSpare(buffer);
   }
 
   /** `into()`: the shared buffer if this slice uses it, else undefined; it throws once a later slice owns it. */
@@ -72,7 +106,7 @@ export class FileSlices {
       let next = readAt(0);
       for (let done = 0; done < length; ) {
         const chunk = await next;
-        into();
+        into(); // throws if the buffer went elsewhere while the chunk was read
         if (chunk.length === 0) throw new ShortReadError(this.path, length, done);
         done += chunk.length;
         // The next chunk is read while this one is encrypted and sent.

@@ -262,8 +262,20 @@ describe('client parts', () => {
       const earlier = slices.slice(0, data.length);
       assert.ok((await earlier.next()).value?.equals(data.subarray(0, CHUNK_SIZE)));
       const later = collect(slices.slice(0, data.length));
-      await assert.rejects(earlier.next(), /a later slice took over the read buffer/);
+      await assert.rejects(earlier.next(), /the read buffer went to a later slice/);
       assert.ok((await later).equals(data));
+    });
+
+    it('gives its buffer to the next file once released; an abandoned slice then reads no more', async () => {
+      const memory = new Set<ArrayBufferLike>();
+      const first = new FileSlices(file, data.length);
+      const abandoned = first.slice(0, data.length);
+      memory.add((await abandoned.next()).value?.buffer as ArrayBufferLike);
+      await first.release();
+      await assert.rejects(abandoned.next(), /the read buffer went to a later slice or another file/);
+      const next = await collect(new FileSlices(file, data.length).slice(0, data.length), memory);
+      assert.ok(next.equals(data));
+      assert.equal(memory.size, 1);
     });
 
     it('fails with ShortReadError when the file is shorter than the slice', async () => {
