@@ -312,11 +312,14 @@ function runCurl(args: string[], cpus?: string): Promise<CurlRun & { stdout: str
     child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
     child.once('error', reject);
     child.once('close', (code) => {
-      const [, start, end, children] = /^bench-curl (\S+) (\S+)\n.*\n(.*)\n/m.exec(stderr) ?? [];
-      const seconds = (children ?? '').match(/(\d+)m([\d.]+)s/g)?.map((t) => Number(t.split('m')[0]) * 60 + Number(t.split('m')[1].slice(0, -1)));
+      // `times` prints the shell's user and system time, then (this line) its children's: "0m0.270s 0m0.220s".
+      const timed = /^bench-curl ([\d.]+) ([\d.]+)\n.*\n(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/m.exec(stderr)?.slice(1).map(Number);
       if (code !== 0) reject(new Error(`curl exited ${code}: ${stderr.trim()}`));
-      else if (!seconds || seconds.length !== 2) reject(new Error(`bash did not report curl's times: ${stderr.trim()}`));
-      else resolve({ ms: (Number(end) - Number(start)) * 1000, cpuMs: (seconds[0] + seconds[1]) * 1000, stdout });
+      else if (!timed) reject(new Error(`bash (5 or later, for EPOCHREALTIME) did not time curl: ${stderr.trim()}`));
+      else {
+        const [start, end, userMin, userS, systemMin, systemS] = timed;
+        resolve({ ms: (end - start) * 1000, cpuMs: (userMin * 60 + userS + systemMin * 60 + systemS) * 1000, stdout });
+      }
     });
   });
 }
