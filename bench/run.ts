@@ -9,6 +9,7 @@
  * Part 1 runs the simulator's CLI in a child process and Node-RED in another (bench/nr-worker.js),
  * so each measures only itself; part 2 runs the simulator in this process to read its counters.
  */
+import { journalFigures, journalRows, type JournalResult } from './journal';
 import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import { promises as fs, readFileSync } from 'node:fs';
@@ -717,7 +718,14 @@ function sizeTable(sizes: SizeResult[]): string {
   );
 }
 
-function report(options: Options, part1: { sizes: SizeResult[]; core: CoreResult }, shared: SharedCoresResult, part2: CountsResult, started: number): void {
+function report(
+  options: Options,
+  part1: { sizes: SizeResult[]; core: CoreResult },
+  shared: SharedCoresResult,
+  part2: CountsResult,
+  part3: JournalResult,
+  started: number,
+): void {
   const m = machine();
   const command = `npm run bench${options.quick ? ' -- --quick' : ''}${process.argv.includes('--sizes') ? ` -- --sizes ${options.sizesMiB.join(',')}` : ''}`;
   const out = (s = '') => process.stdout.write(`${s}\n`);
@@ -782,12 +790,13 @@ function report(options: Options, part1: { sizes: SizeResult[]; core: CoreResult
         [`${p.inRow.count} small uploads in a row`, `${p.inRow.server.heartbeats} heartbeat(s), ${p.inRow.server.tlsHandshakes} TLS connection(s), ${fixed(p.inRow.ms / p.inRow.count, 1)} ms per upload`],
         [`${p.concurrent.count} concurrent uploads`, `at most ${p.concurrent.maxInFlight} requests in flight, ${p.concurrent.server.heartbeats} heartbeat(s), ${p.concurrent.arrived}/${p.concurrent.count} arrived`],
         [`${p.polled.count} uploads polled every second`, `CPU ${fixed(cpu.first)} → ${fixed(cpu.last)} % of a core (max ${fixed(cpu.max)}), RSS ${fixed(rss.first)} → ${fixed(rss.last)} MiB (max ${fixed(rss.max)}), ~${fixed(median(samples.map((s) => s.historyRequests)), 0)} requests/s`],
+        ...journalRows(part3),
       ],
     ),
   );
   out();
   out('== JSON ==');
-  out(JSON.stringify({ command, machine: m, options, throughput: part1, sharedCores: shared, counts: part2 }, null, 2));
+  out(JSON.stringify({ command, machine: m, options, throughput: part1, sharedCores: shared, counts: part2, journal: part3 }, null, 2));
 }
 
 async function main(): Promise<void> {
@@ -795,12 +804,14 @@ async function main(): Promise<void> {
   const started = Date.now();
   const work = await fs.mkdtemp(path.join(os.tmpdir(), 'scb-m2m-bench-'));
   const log = (line: string) => process.stderr.write(`[bench ${fixed((Date.now() - started) / 1000, 0)} s] ${line}\n`);
+  process.env.SCB_M2M_BENCH_JOURNAL = path.join(work, 'nr-journal');
   try {
     log(`sizes ${options.sizesMiB.join(', ')} MiB${options.quick ? ' (quick)' : ''}; work dir ${work}`);
     const part1 = await throughput(options, work, log);
     const shared = await sharedCores(options, work, log);
     const part2 = await counts(options, work, log);
-    report(options, part1, shared, part2, started);
+    const part3 = await journalFigures(options, new Map(part1.sizes.map((s) => [s.bytes / MiB, median(s.oursMs)])), work, log);
+    report(options, part1, shared, part2, part3, started);
   } finally {
     await fs.rm(work, { recursive: true, force: true });
   }

@@ -108,6 +108,11 @@ function dn(text: string): string {
   return text.split('\n').filter(Boolean).join(', ');
 }
 
+/** Whole days from `now` until `validTo` (ISO); negative once expired. */
+export function daysLeft(validTo: string, now: Date = new Date()): number {
+  return Math.floor((Date.parse(validTo) - now.getTime()) / DAY_MS);
+}
+
 function certificateInfo(x509: crypto.X509Certificate, legacyFormat: boolean, now = new Date()): CertificateInfo {
   const validTo = new Date(x509.validTo);
   const commonName = /^CN=(.*)$/m.exec(x509.subject)?.[1];
@@ -119,7 +124,7 @@ function certificateInfo(x509: crypto.X509Certificate, legacyFormat: boolean, no
     fingerprint256: x509.fingerprint256,
     validFrom: new Date(x509.validFrom).toISOString(),
     validTo: validTo.toISOString(),
-    daysLeft: Math.floor((validTo.getTime() - now.getTime()) / DAY_MS),
+    daysLeft: daysLeft(validTo.toISOString(), now),
     legacyFormat,
   };
 }

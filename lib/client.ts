@@ -7,13 +7,14 @@ import { setMaxListeners } from 'node:events';
 import { promises as fs } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import * as tls from 'node:tls';
-import { Agent, Pool, ProxyAgent, request, type Dispatcher } from 'undici';
+import { Agent, Pool, ProxyAgent, buildConnector, request, type Dispatcher } from 'undici';
 import {
   CLOSING_SEGMENT,
   ENVIRONMENT_ORIGINS,
   FILE_FIELD,
   HEARTBEAT_PATH,
   SEGMENT_SIZE,
+  SEGMENTS_SURVIVE_SESSION_RENEWAL,
   SESSION_COOKIES,
   apiRoot as apiRootOf,
   classifyHistory,
@@ -69,6 +70,9 @@ const SERVER_UNTRUSTED_CODES = new Set([
   'CERT_NOT_YET_VALID',
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
+
+/** A TLS alert received from the server, as Node names it: ERR_SSL_TLSV1_ALERT_UNKNOWN_CA, ... */
+const TLS_ALERT = /^ERR_SSL_.*ALERT/;
 
 interface Answer {
   statusCode: number;
@@ -230,6 +234,8 @@ export class M2MClient {
   private sessionEpoch = 0;
   private sessionLive = false;
   private pendingSession?: Promise<void>;
+  /** The last TLS alert a connection received, and when (performance.now()); see watchTlsAlerts. */
+  private lastTlsAlert?: { code: string; at: number };
 
   /**
    * Needs a decoded certificate (readCertificate / loadCertificate); to start from a
@@ -255,6 +261,10 @@ export class M2MClient {
       this.retry = retryPolicy(options.retry);
     } catch (err) {
       throw optionError('retry', options.retry, (err as Error).message, 'Give counts and milliseconds of 0 or more.');
+    }
+    const survive = options.segmentsSurviveSessionRenewal;
+    if (survive !== undefined && typeof survive !== 'boolean') {
+      throw optionError('segmentsSurviveSessionRenewal', survive, 'it must be true or false', `Leave it out for the assumed ${SEGMENTS_SURVIVE_SESSION_RENEWAL}.`);
     }
     const maxUploads = options.maxConcurrentUploads ?? DEFAULT_MAX_CONCURRENT_UPLOADS;
     if (!Number.isInteger(maxUploads) || maxUploads < 1) throw optionError('maxConcurrentUploads', maxUploads, 'it must be a whole number of 1 or more', 'Leave it out for 4.');
@@ -289,8 +299,8 @@ export class M2MClient {
     // Bounded: every upload may hold a connection, plus a few for heartbeats and history,
     // so a thousand polls at once queue here instead of opening a thousand TLS connections.
     const connections = this.uploads.limit + EXTRA_CONNECTIONS;
-    const factory = (origin: string | URL, opts: object): Dispatcher => {
-      const pool = new Pool(origin, { ...opts, connections });
+    const factory = (origin: string | URL, opts: Pool.Options): Dispatcher => {
+      const pool = new Pool(origin, { ...opts, connect: this.watchTlsAlerts(opts.connect), connections });
       pool.on('connect', () => {
         this.counters.connections++;
       });
@@ -306,6 +316,24 @@ export class M2MClient {
     }
     this.log('debug', `Proxy ${new URL(proxy).host} (CONNECT) for ${this.host}`);
     return new ProxyAgent({ uri: proxy, requestTls: tlsOptions, factory });
+  }
+
+  /**
+   * A server that asks for the certificate after the first handshake (TLS renegotiation) refuses
+   * it with an alert in the middle of a request, and undici then reports only "other side
+   * closed": the socket's end overwrites its error. Each connection's alert is noted here, so
+   * the failure can still say that the server refused the certificate.
+   */
+  private watchTlsAlerts(given: Pool.Options['connect']): buildConnector.connector {
+    // The direct Agent hands its TLS options on; the ProxyAgent its own tunnelling connector.
+    const connect = typeof given === 'function' ? given : buildConnector(given ?? {});
+    return (options: buildConnector.Options, callback: buildConnector.Callback) =>
+      connect(options, (...args) => {
+        args[1]?.on('error', (e: NodeJS.ErrnoException) => {
+          if (typeof e.code === 'string' && TLS_ALERT.test(e.code)) this.lastTlsAlert = { code: e.code, at: performance.now() };
+        });
+        callback(...args);
+      });
   }
 
   stats(): ClientStats {
@@ -438,6 +466,12 @@ export class M2MClient {
       const outcome = await this.sendSegments(req, file, segments, opts, signal, tally);
       if ('receipt' in outcome) return this.receipt(outcome.receipt, outcome.what, segments, file.size, tally);
       // Out of order: the server lost the earlier segments (assumed: with the old session).
+      if (restarted && outcome.refused === SESSION_CHANGED) {
+        throw new SessionError(`Upload of ${req.filnamn}: the session was lost again, at segment ${outcome.segment}, after a restart from segment 0.`, {
+          code: 'SESSION_REFUSED',
+          hint: SESSION_REFUSED_HINT,
+        });
+      }
       if (restarted) {
         throw new ProtocolError(
           `Upload of ${req.filnamn}: segment ${outcome.segment} was refused as out of order again after a restart from segment 0: ${firstLine(outcome.refused.text)}`,
@@ -459,12 +493,17 @@ export class M2MClient {
     signal: AbortSignal,
     tally: Tally,
   ): Promise<{ receipt: Answer; what: string } | { refused: Answer; segment: number }> {
-    // The server keeps a file's segments in the session they came in (assumed). A data
-    // segment sent in a new session is refused as out of order by the server; the closing
-    // POST would join an empty file, so it is never sent in another session than segment 0.
+    // Whether the server keeps a file's segments across a session renewal is assumed
+    // (SEGMENTS_SURVIVE_SESSION_RENEWAL). If not, a renewal after segment 0 restarts the file
+    // at once instead of sending the rest in vain. Either way a data segment the server no
+    // longer expects is refused as out of order; the closing POST would join an empty file, so
+    // it is only sent in the session that accepted the last data segment.
     const outOfOrder = (a: Answer): boolean => a === SESSION_CHANGED || isSegmentOutOfOrder(a.statusCode, a.text);
+    const survive = this.options.segmentsSurviveSessionRenewal ?? SEGMENTS_SURVIVE_SESSION_RENEWAL;
     const field = FILE_FIELD.v2;
     const delivery = this.deliveryText(req);
+    /** The session of segment 0, and of the last data segment. */
+    let firstEpoch: number | undefined;
     let sessionEpoch: number | undefined;
     for (let segment = 0; segment < segments; segment++) {
       const start = segment * SEGMENT_SIZE;
@@ -479,14 +518,17 @@ export class M2MClient {
           signal,
           delivery,
           accept: outOfOrder,
+          sessionEpoch: survive ? undefined : firstEpoch,
         },
         tally,
       );
       if (outOfOrder(answer)) return { refused: answer, segment };
-      sessionEpoch ??= answer.sessionEpoch;
+      firstEpoch ??= answer.sessionEpoch;
+      sessionEpoch = answer.sessionEpoch;
       this.progress(opts, { segment: segment + 1, segments, bytesSent: end, totalBytes: file.size });
     }
     const what = `Closing the upload of ${req.filnamn} (segment ${CLOSING_SEGMENT})`;
+    await opts.beforeClosing?.();
     const answer = await this.exchange(
       {
         method: 'POST',
@@ -534,6 +576,7 @@ export class M2MClient {
     const file = await SourceFile.open(req.source, req.filnamn);
     const tally: Tally = { retries: 0 };
     const what = `Upload of ${req.filnamn}`;
+    await opts.beforeClosing?.();
     const answer = await this.exchange(
       {
         method: 'POST',
@@ -744,13 +787,13 @@ export class M2MClient {
       return { statusCode: res.statusCode, headers: res.headers, text };
     } catch (err) {
       if (x.signal.aborted) throw x.signal.reason;
-      const error = this.transportError(err, x, deadline.aborted);
+      const error = this.transportError(err, x, deadline.aborted, started);
       this.log('debug', `${x.method} ${url.pathname} failed (${error.code}) ${Math.round(performance.now() - started)} ms`);
       throw error;
     }
   }
 
-  private transportError(err: unknown, x: Exchange, timedOut: boolean): M2MError {
+  private transportError(err: unknown, x: Exchange, timedOut: boolean, started: number): M2MError {
     if (isM2MError(err)) return err;
     if (err instanceof ShortReadError) return fileChanged(err.path, `${err.expected} bytes were expected of this part, ${err.actual} were read`);
     const codes = errorCodes(err);
@@ -761,7 +804,7 @@ export class M2MClient {
         hint: 'Set the CA file (caPath) to the CA that signed the server\'s certificate.',
       });
     }
-    const alert = codes.find((c) => /^ERR_SSL_.*ALERT/.test(c));
+    const alert = codes.find((c) => TLS_ALERT.test(c)) ?? (this.lastTlsAlert && this.lastTlsAlert.at >= started ? this.lastTlsAlert.code : undefined);
     if (alert) {
       return new CertificateError(`${x.what}: the server at ${this.host} refused the client certificate during the TLS handshake (${alert}).`, {
         code: 'CLIENT_CERTIFICATE_REFUSED',
@@ -776,9 +819,13 @@ export class M2MClient {
     }
     const code = codes.find((c) => c !== 'UND_ERR_SOCKET' && c !== 'UND_ERR') ?? codes[0] ?? 'NETWORK_ERROR';
     const reason = err instanceof Error ? err.message : String(err);
+    // A server that asks for the certificate by renegotiation may refuse it by just closing the connection.
+    const closed = x.opensSession && (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET');
     return new NetworkError(`${x.what}: the connection to ${this.host} failed (${code}: ${reason}).`, {
       code,
-      hint: 'Check the network, DNS and proxy settings; it was retried.',
+      hint: closed
+        ? 'The server closed the connection without answering: if it does so every time, it may be refusing the client certificate (check that it is SCB\'s for this environment, still valid and not revoked); else check the network and proxy.'
+        : 'Check the network, DNS and proxy settings; it was retried.',
       cause: err,
     });
   }

@@ -49,6 +49,14 @@ export class M2MError extends Error {
     this.retryable = details.retryable ?? false;
   }
 
+  /**
+   * The message alone, without the class name: Node-RED shows an error's toString() in its log,
+   * the debug sidebar and a Catch node's msg.error.message, which users read. `name` stays for code.
+   */
+  override toString(): string {
+    return this.message;
+  }
+
   /** A plain object for msg.error-like output and logs. */
   toJSON(): Record<string, unknown> {
     return {

@@ -76,6 +76,12 @@ export interface M2MClientOptions {
   retry?: RetryOptions;
   /** Uploads running at once through this client; more wait their turn (default 4). */
   maxConcurrentUploads?: number;
+  /**
+   * Whether the server keeps a file's segments when the session is renewed in the middle of it
+   * (default SEGMENTS_SURVIVE_SESSION_RENEWAL, assumed false): false starts the file again from
+   * segment 0, true carries on in the new session.
+   */
+  segmentsSurviveSessionRenewal?: boolean;
   /** Replaces the default history classification rule. */
   classify?: (record: unknown) => ScbStatus;
   /** Receives debug lines (never secrets). */
@@ -112,6 +118,12 @@ export interface RequestOptions {
 
 export interface UploadOptions extends RequestOptions {
   onProgress?: (p: UploadProgress) => void;
+  /**
+   * Awaited before the request that closes the delivery (v2: segment -1; v1: the one POST) goes
+   * out, each time it does: from then on SCB may hold the file, so a record of that must exist
+   * first. A rejection stops the upload before anything is closed.
+   */
+  beforeClosing?: () => Promise<void> | void;
 }
 
 export interface UploadResult {

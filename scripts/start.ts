@@ -1,8 +1,10 @@
 /**
  * `npm start`: the bundled SCB simulator and a Node-RED (the development dependency) on
  * 127.0.0.1 with this package loaded and the "Report a folder" example deployed against the
- * simulator. Everything it writes lives in one demo folder (default `.demo`, gitignored);
- * running it again starts from the same folder. Ctrl-C stops everything it started.
+ * simulator. Everything it writes lives in one demo folder (default `.demo`, gitignored).
+ * The first start deploys the example; later starts keep the user's flows, credentials and the
+ * simulator's certificates and history (`npm start -- --reset` starts afresh). Ctrl-C stops
+ * everything it started.
  *
  * Environment: SCB_M2M_PORT (Node-RED, default 1880), SCB_M2M_SIMULATOR_PORT (default: any
  * free port), SCB_M2M_DEMO_DIR (default `<repo>/.demo`), SCB_M2M_NODE_RED (another Node-RED's
@@ -11,12 +13,14 @@
  * Node-RED is embedded (`require('node-red')`) rather than spawned: one process, so Ctrl-C or
  * a crash cannot leave an orphan Node-RED behind, and a busy port is reported before anything
  * starts. Its settings are read from `<demo>/node-red/settings.js`, as any Node-RED reads
- * them from its user dir, so a user can change them there.
+ * them from its user dir, so a user can change them there. The editor's port answers from the
+ * first moment: "starting" (503) until the demo is ready, so no early request waits unanswered.
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
+import { parseArgs } from 'node:util';
 import { startSimulator } from '../simulator';
 import type { Simulator } from '../simulator/types';
 
@@ -35,12 +39,18 @@ interface EmbeddedNodeRed {
   start(): Promise<void>;
   stop(): Promise<void>;
   readonly httpAdmin: http.RequestListener;
-  readonly events: { once(event: string, listener: () => void): void };
+  readonly events: {
+    on(event: string, listener: (event: RuntimeEvent) => void): void;
+    off(event: string, listener: (event: RuntimeEvent) => void): void;
+  };
   readonly hooks: {
     add(name: string, hook: (events: Array<{ msg: { filename?: unknown }; source: { node: { type: string } } }>) => void): void;
     remove(name: string): void;
   };
 }
+
+/** What Node-RED emits as 'runtime-event' (other events' arguments are not read). */
+type RuntimeEvent = { id?: string; payload?: { state?: string } };
 
 type FlowNode = { id: string; type: string; [key: string]: unknown };
 
@@ -145,8 +155,8 @@ module.exports = {
 /**
  * The Node-RED user dir: settings.js (once), a package.json naming this package and a link
  * to the repo in its node_modules (how an installed package looks to Node-RED 4 and 5; no npm
- * install runs), and empty flows: the demo flow is deployed through the admin API once
- * Node-RED runs, so Node-RED itself encrypts its credentials.
+ * install runs). Its flows stay as they are: the first start deploys the demo flow through the
+ * admin API once Node-RED runs, so Node-RED itself encrypts its credentials.
  */
 function prepareUserDir(userDir: string): string {
   const settings = path.join(userDir, 'settings.js');
@@ -167,10 +177,35 @@ function prepareUserDir(userDir: string): string {
     // A junction needs no rights on Windows; elsewhere the type is ignored.
     fs.symlinkSync(ROOT, link, 'junction');
   }
-
-  fs.writeFileSync(path.join(userDir, 'flows.json'), '[]\n');
-  fs.rmSync(path.join(userDir, 'flows_cred.json'), { force: true });
   return settings;
+}
+
+/** `--reset`: the flows, their credentials (and Node-RED's backups of both) and the simulator's state go; the folders of files stay. */
+function resetDemo(paths: DemoPaths): void {
+  for (const name of ['flows.json', 'flows_cred.json', '.flows.json.backup', '.flows_cred.json.backup']) fs.rmSync(path.join(paths.userDir, name), { force: true });
+  fs.rmSync(paths.simulator, { recursive: true, force: true });
+}
+
+/**
+ * The one change a later start makes to the user's flows: a config node that points at this
+ * demo's simulator (its CA file) but at another port, because the simulator's last port was
+ * taken, follows it to the new one. Anything else the user set stays. Returns the names of the
+ * config nodes it changed.
+ */
+function followSimulator(flowsFile: string, simulator: Simulator): string[] {
+  let flows: unknown;
+  try {
+    flows = JSON.parse(fs.readFileSync(flowsFile, 'utf8'));
+  } catch {
+    return []; // Not ours to repair: Node-RED reports a broken flows file itself.
+  }
+  if (!Array.isArray(flows)) return [];
+  const moved = (flows as FlowNode[]).filter(
+    (n) => n.type === 'scb-m2m-config' && n.environment === 'custom' && n.caPath === simulator.caPath && n.baseUrl !== simulator.url,
+  );
+  for (const config of moved) config.baseUrl = simulator.url;
+  if (moved.length > 0) fs.writeFileSync(flowsFile, `${JSON.stringify(flows, null, 4)}\n`);
+  return moved.map((n) => String(n.name || n.id));
 }
 
 /** The "Report a folder" example, pointed at the simulator and the demo folders. */
@@ -203,10 +238,14 @@ function demoFlow(simulator: Simulator, paths: DemoPaths): FlowNode[] {
   return flow;
 }
 
+/** Lets this script's own admin requests through while everyone else is told "starting". */
+const DEMO_TOKEN_HEADER = 'x-scb-m2m-demo-start';
+const DEMO_TOKEN = crypto.randomBytes(16).toString('hex');
+
 async function adminRequest(base: string, method: 'GET' | 'POST', route: string, body?: unknown): Promise<Response> {
   return fetch(new URL(route, base), {
     method,
-    headers: { 'content-type': 'application/json', 'node-red-api-version': 'v1', 'node-red-deployment-type': 'full' },
+    headers: { 'content-type': 'application/json', 'node-red-api-version': 'v1', 'node-red-deployment-type': 'full', [DEMO_TOKEN_HEADER]: DEMO_TOKEN },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
 }
@@ -249,6 +288,45 @@ async function assertPackageLoaded(editor: string): Promise<void> {
   }
 }
 
+const STARTING_RETRY_S = 2;
+const STARTING_TEXT = 'The SCB M2M demo (Node-RED) is starting. Try again in a moment.';
+const STARTING_PAGE = `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="${STARTING_RETRY_S}">
+<title>Starting…</title></head>
+<body style="font-family: sans-serif; margin: 3em"><h1>Starting…</h1>
+<p>${STARTING_TEXT} This page reloads by itself and shows the Node-RED editor once it is ready.</p></body></html>
+`;
+
+/** The answer to every request before the demo is ready: 503 with Retry-After, a page that reloads for browsers, one line for scripts. */
+function answerStarting(req: http.IncomingMessage, res: http.ServerResponse): void {
+  const html = /text\/html/.test(req.headers.accept ?? '');
+  res.writeHead(503, {
+    'retry-after': String(STARTING_RETRY_S),
+    'content-type': html ? 'text/html; charset=utf-8' : 'text/plain; charset=utf-8',
+    'cache-control': 'no-store',
+  });
+  res.end(html ? STARTING_PAGE : `${STARTING_TEXT}\n`);
+}
+
+/**
+ * Resolves once Node-RED has started the flows it loaded, or decided not to (missing types,
+ * safe mode, flows stopped by the user): the runtime loads flows after start() resolves.
+ */
+function flowsSettled(RED: EmbeddedNodeRed): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const started = () => {
+      RED.events.off('flows:started', started);
+      RED.events.off('runtime-event', notStarted);
+      resolve();
+    };
+    const notStarted = (event: RuntimeEvent) => {
+      if (event.id === 'runtime-state' && (event.payload?.state === 'stop' || event.payload?.state === 'safe')) started();
+    };
+    RED.events.on('flows:started', started);
+    RED.events.on('runtime-event', notStarted);
+  });
+}
+
 function listen(server: http.Server, port: number, variable: string, what: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const refused = (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE' ? portInUse(port, what, variable) : err);
@@ -271,7 +349,7 @@ function isRunning(pid: number): boolean {
   }
 }
 
-/** One `npm start` per demo folder: a second one would regenerate the certificates and reset the flows under the first. */
+/** One `npm start` per demo folder: a second one would share the simulator's files and overwrite the flows under the first. */
 function lockDemoDir(demo: string): void {
   const lock = path.join(demo, 'npm-start.pid');
   try {
@@ -290,15 +368,33 @@ function lockDemoDir(demo: string): void {
   cleanups.push({ what: 'demo folder lock', stop: async () => fs.rmSync(lock, { force: true }) });
 }
 
+const USAGE = 'Usage: npm start [-- --reset]\n  --reset  start afresh: the example flow deployed again, new simulator certificates, no history';
+
+function parseOptions(): { reset: boolean } {
+  try {
+    const { values } = parseArgs({ options: { reset: { type: 'boolean' } }, strict: true });
+    return { reset: values.reset === true };
+  } catch (err) {
+    throw new StartError(`${(err as Error).message}\n${USAGE}`);
+  }
+}
+
 async function main(): Promise<void> {
+  const options = parseOptions();
   const paths = demoPaths();
   const nodeRedPort = portFromEnv('SCB_M2M_PORT', 1880);
   const simulatorPort = portFromEnv('SCB_M2M_SIMULATOR_PORT', 0);
-  for (const dir of [paths.simulator, paths.userDir, paths.outbox, paths.done, paths.samples]) fs.mkdirSync(dir, { recursive: true });
+  for (const dir of [paths.userDir, paths.outbox, paths.done, paths.samples]) fs.mkdirSync(dir, { recursive: true });
   lockDemoDir(paths.demo);
 
   // The editor's port first: when it is taken, nothing in the demo folder has changed yet.
-  const server = http.createServer();
+  // From now on every request is answered: "starting" until the demo is ready, then the editor.
+  let admin: http.RequestListener | undefined;
+  let ready = false;
+  const server = http.createServer((req, res) => {
+    if (admin && (ready || req.headers[DEMO_TOKEN_HEADER] === DEMO_TOKEN)) admin(req, res);
+    else answerStarting(req, res);
+  });
   const port = await listen(server, nodeRedPort, 'SCB_M2M_PORT', 'Node-RED editor');
   cleanups.push({
     what: 'web server',
@@ -309,6 +405,11 @@ async function main(): Promise<void> {
       }),
   });
 
+  if (options.reset) resetDemo(paths);
+  const flowsFile = path.join(paths.userDir, 'flows.json');
+  // No flows yet (or a first start that failed before its deploy): deploy the example.
+  const firstStart = !fs.existsSync(flowsFile);
+
   let simulator: Simulator;
   try {
     simulator = await startSimulator({ dir: paths.simulator, port: simulatorPort });
@@ -318,6 +419,7 @@ async function main(): Promise<void> {
   cleanups.push({ what: 'SCB simulator', stop: () => simulator.stop() });
   const samples = writeSamples(paths.samples);
   const settingsPath = prepareUserDir(paths.userDir);
+  const followed = firstStart ? [] : followSimulator(flowsFile, simulator);
 
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const RED = require(process.env.SCB_M2M_NODE_RED || 'node-red') as EmbeddedNodeRed;
@@ -325,28 +427,50 @@ async function main(): Promise<void> {
   const fileSettings = require(settingsPath) as Record<string, unknown>;
   // httpNodeRoot false: the demo serves the editor only, at the root of the port.
   RED.init(server, { ...fileSettings, userDir: paths.userDir, uiHost: HOST, uiPort: port, httpAdminRoot: '/', httpNodeRoot: false });
-  server.on('request', RED.httpAdmin);
+  admin = RED.httpAdmin;
   cleanups.push({ what: 'Node-RED', stop: () => RED.stop() });
+  const loaded = flowsSettled(RED);
   await RED.start();
+  await loaded;
 
   const editor = `http://${HOST}:${port}/`;
   await assertPackageLoaded(editor);
-  // The admin API answers once the flow is saved; it is watching the outbox once it has started.
-  const started = new Promise<void>((resolve) => RED.events.once('flows:started', resolve));
-  const deployed = await adminRequest(editor, 'POST', 'flows', demoFlow(simulator, paths));
-  if (!deployed.ok) throw new StartError(`Deploying the demo flow failed: HTTP ${deployed.status} ${await deployed.text()}`);
-  await started;
-  await outboxWatched(RED, paths.outbox);
+  if (firstStart) {
+    // The admin API answers once the flow is saved; it is watching the outbox once it has started.
+    const started = flowsSettled(RED);
+    const deployed = await adminRequest(editor, 'POST', 'flows', demoFlow(simulator, paths));
+    if (!deployed.ok) throw new StartError(`Deploying the demo flow failed: HTTP ${deployed.status} ${await deployed.text()}`);
+    await started;
+    await outboxWatched(RED, paths.outbox);
+  }
+  ready = true;
 
   const copy = process.platform === 'win32' ? 'copy' : 'cp';
+  const state = firstStart
+    ? [
+        ...(options.reset ? [` --reset: the earlier flows, credentials and simulator state were removed.`] : []),
+        ` The "Report a folder to SCB" example is deployed. Your changes to the flows, the`,
+        ` credentials and the simulator (certificates, history) are kept in ${paths.demo}`,
+        ` for the next npm start; npm start -- --reset starts afresh.`,
+      ]
+    : [
+        ` Kept from the last run (npm start -- --reset starts afresh with the example):`,
+        `   your flows and credentials in ${paths.userDir}`,
+        `   the simulator's certificates and history in ${paths.simulator}`,
+        ...(followed.length > 0
+          ? [`   The simulator's last port was taken: ${followed.map((name) => `"${name}"`).join(', ')} now ${followed.length === 1 ? 'points' : 'point'} at ${simulator.url}`]
+          : []),
+      ];
   console.log(
     [
       '',
       '================================================================================',
       ` SCB M2M demo ready at ${editor}`,
       '================================================================================',
-      ` 1. Open ${editor} in a browser: the "Report a folder to SCB" tab is deployed`,
-      `    and reports to the local SCB simulator, not to SCB.`,
+      ...state,
+      '',
+      ` 1. Open ${editor} in a browser: the "Report a folder to SCB" tab`,
+      `    reports to the local SCB simulator, not to SCB.`,
       ` 2. Drop a file into this folder:`,
       `      ${paths.outbox}`,
       `    e.g. a sample that the simulator accepts, or one that it rejects:`,

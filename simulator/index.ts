@@ -5,8 +5,10 @@
  *
  * An untrusted, expired, not-yet-valid or revoked certificate completes the TLS handshake
  * and is then answered 401 with the reason (SCB checks it per request; a reason is more
- * useful to a test than a failed handshake).
+ * useful to a test than a failed handshake). With clientCert 'renegotiate' the certificate is
+ * asked for later, by TLS renegotiation, and one that does not verify is refused there.
  */
+import { constants as cryptoConstants } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as https from 'node:https';
 import * as os from 'node:os';
@@ -15,10 +17,12 @@ import type { Socket } from 'node:net';
 import { SEGMENT_SIZE } from '../lib/api';
 import { FaultQueue } from './faults';
 import { DeliveryStore } from './history';
-import { DEFAULT_CLIENTS, generatePki, normaliseSerial } from './pki';
+import { DEFAULT_CLIENTS, normaliseSerial } from './pki';
 import { requestHandler, type ServerState } from './server';
-import { SessionStore } from './sessions';
+import { SessionStore, type Session } from './sessions';
+import { SimulatorState } from './state';
 import type { Simulator, SimulatorCertificate, SimulatorOptions, SimulatorStats } from './types';
+import type { PendingFile } from './uploads';
 
 export * from './types';
 export { DEFAULT_CLIENTS } from './pki';
@@ -38,15 +42,37 @@ function checkOption(name: string, value: number | undefined, min: number): void
   }
 }
 
+function listen(server: https.Server, port: number): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      const address = server.address();
+      resolve(typeof address === 'object' && address ? address.port : port);
+    });
+  });
+}
+
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
   checkOption('port', options.port, 0);
   checkOption('historyDelayMs', options.historyDelayMs, 0);
+  checkOption('unknownForMs', options.unknownForMs, 0);
+  const historyShape = options.historyShape ?? 'camel';
+  if (!['camel', 'pascal', 'rapporthuvud'].includes(historyShape)) {
+    throw new RangeError(`startSimulator: historyShape must be 'camel', 'pascal' or 'rapporthuvud', got ${String(historyShape)}`);
+  }
+  const clientCert = options.clientCert ?? 'handshake';
+  if (clientCert !== 'handshake' && clientCert !== 'renegotiate') {
+    throw new RangeError(`startSimulator: clientCert must be 'handshake' or 'renegotiate', got ${String(clientCert)}`);
+  }
   checkOption('sessionIdleMs', options.sessionIdleMs, 0);
   checkOption('maxSegmentBytes', options.maxSegmentBytes, 1);
   const dir = path.resolve(options.dir ?? (await fsp.mkdtemp(path.join(os.tmpdir(), 'scb-m2m-simulator-'))));
   const uploadsDir = path.join(dir, 'uploads');
   const keepFiles = options.keepFiles ?? true;
   const deliveriesDir = keepFiles ? path.join(dir, 'deliveries') : undefined;
+  // Files in transit belonged to sessions of an earlier run, which ended with it.
+  await fsp.rm(uploadsDir, { recursive: true, force: true });
   await fsp.mkdir(uploadsDir, { recursive: true });
   if (deliveriesDir) await fsp.mkdir(deliveriesDir, { recursive: true });
 
@@ -58,7 +84,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     }
     names.add(spec.name);
   }
-  const generated = await generatePki(specs);
+  const kept = await SimulatorState.open(dir);
+  const generated = await kept.pki(specs);
   const caPath = path.join(dir, 'ca.pem');
   await fsp.writeFile(caPath, generated.caPem);
   await fsp.writeFile(path.join(dir, 'crl.pem'), generated.crlPem);
@@ -72,14 +99,30 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     clients.set(normaliseSerial(c.serialNumber), certificate);
   }
 
-  const stats: SimulatorStats = { connections: 0, tlsHandshakes: 0, requests: 0, heartbeats: 0, sessionsCreated: 0, uploads: 0, historyRequests: 0, refused: 0 };
+  const stats: SimulatorStats = { connections: 0, tlsHandshakes: 0, requests: 0, heartbeats: 0, sessionsCreated: 0, uploads: 0, historyRequests: 0, refused: 0, renegotiations: 0 };
   const discard = (p: Promise<void>): void => void p.catch(() => undefined);
   const sessions = new SessionStore(options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS, (session) => {
     // The pending segments of a session go with it.
     for (const file of session.uploads.values()) discard(file.discard());
     session.uploads.clear();
   });
-  const deliveries = new DeliveryStore(options.historyDelayMs ?? DEFAULT_HISTORY_DELAY_MS);
+  const deliveries = new DeliveryStore(
+    {
+      delayMs: options.historyDelayMs ?? DEFAULT_HISTORY_DELAY_MS,
+      unknownForMs: options.unknownForMs ?? 0,
+      shape: historyShape,
+    },
+    (line) => kept.appendHistory(line),
+  );
+  deliveries.restore(await kept.history());
+  // Segments that survive a session renewal belong to the certificate instead of the session.
+  const byCertificate = new Map<string, Map<string, PendingFile>>();
+  const uploadsOf = (session: Session): Map<string, PendingFile> => {
+    if (!options.segmentsSurviveSessionRenewal) return session.uploads;
+    let uploads = byCertificate.get(session.serial);
+    if (!uploads) byCertificate.set(session.serial, (uploads = new Map()));
+    return uploads;
+  };
   const waits = new Map<NodeJS.Timeout, () => void>();
   const state: ServerState = {
     clients,
@@ -91,6 +134,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     maxSegmentBytes: options.maxSegmentBytes ?? SEGMENT_SIZE + MULTIPART_OVERHEAD,
     uploadsDir,
     deliveriesDir,
+    clientCert,
+    uploadsOf,
     wait: (ms) =>
       new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
@@ -107,9 +152,12 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       key: generated.serverKeyPem,
       cert: generated.serverCertPem,
       ca: [generated.caPem],
-      requestCert: true,
+      // On demand: no certificate in the first handshake; a renegotiation (TLS 1.2 only) asks for it
+      // in a full handshake, as the F5 does (no session resumption on renegotiation).
+      requestCert: clientCert === 'handshake',
       rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
+      ...(clientCert === 'renegotiate' && { maxVersion: 'TLSv1.2' as const, secureOptions: cryptoConstants.SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION }),
       requestTimeout: REQUEST_TIMEOUT_MS,
     },
     requestHandler(state),
@@ -125,16 +173,17 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   // A failed handshake is the client's problem; it must not reach 'error'.
   server.on('tlsClientError', (err) => state.log?.(`TLS handshake failed: ${err.message}`));
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  // Asked for no port: the last run's, so that configured clients keep working; any free one when that is taken.
+  const remembered = options.port ? undefined : kept.port;
+  let port: number;
+  try {
+    port = await listen(server, options.port || remembered || 0);
+  } catch (err) {
+    if (remembered === undefined || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    port = await listen(server, 0);
+  }
   server.on('error', (err) => state.log?.(`server error: ${err.message}`));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  await kept.save(port);
 
   let stopped: Promise<void> | undefined;
   return {

@@ -1,5 +1,5 @@
 /**
- * The simulator's certificates, made fresh at each start: RSA keys by Node's crypto
+ * The simulator's certificates, made when its directory has none to reuse (simulator/state.ts): RSA keys by Node's crypto
  * (native, fast; generated in parallel on the thread pool), X.509, CRL and PKCS#12 by
  * node-forge's ASN.1 tools.
  */
@@ -13,6 +13,8 @@ const { asn1, pki } = forge;
 const generateKeyPair = promisify(crypto.generateKeyPair);
 
 const DAY_MS = 86_400_000;
+/** When the not-yet-valid certificate becomes valid, and the CRL's next update. */
+const NOT_YET_VALID_IN_DAYS = 30;
 const OID_SHA256_RSA = pki.oids.sha256WithRSAEncryption;
 
 export const DEFAULT_PASSPHRASE = 'simulator';
@@ -137,7 +139,7 @@ function makeCrl(ca: Issued, serials: string[]): string {
     sha256WithRsa(),
     pki.distinguishedNameToAsn1(ca.cert.subject),
     utcTime(new Date(now.getTime() - 60_000)),
-    utcTime(new Date(now.getTime() + 30 * DAY_MS)),
+    utcTime(new Date(now.getTime() + NOT_YET_VALID_IN_DAYS * DAY_MS)),
     ...(revoked.length > 0 ? [seq(revoked)] : []),
   ]);
   const signature = rsaSign(der(tbs), ca.keyPem);
@@ -159,6 +161,8 @@ export interface GeneratedPki {
   clients: GeneratedClient[];
   /** Normalised serials of the revoked client certificates. */
   revokedSerials: Set<string>;
+  /** When a kept copy no longer behaves as made (epoch ms): a day before the CRL's next update and the not-yet-valid certificate's start. */
+  renewAfter: number;
 }
 
 function clientSubject(spec: SimulatorClientSpec): forge.pki.CertificateField[] {
@@ -198,7 +202,7 @@ export async function generatePki(specs: SimulatorClientSpec[]): Promise<Generat
       kind === 'expired'
         ? { notBefore: new Date(now - 400 * DAY_MS), notAfter: new Date(now - DAY_MS) }
         : kind === 'not-yet-valid'
-          ? { notBefore: new Date(now + 30 * DAY_MS), notAfter: new Date(now + 400 * DAY_MS) }
+          ? { notBefore: new Date(now + NOT_YET_VALID_IN_DAYS * DAY_MS), notAfter: new Date(now + 400 * DAY_MS) }
           : {};
     const issued = issue({ subject: clientSubject(spec), keys: clientKeys[i], issuer, usage: 'client', ...validity });
     const pfx = makePfx({ keyPem: issued.keyPem, certs: [issued.certPem, issuer.certPem], passphrase, format: kind === 'legacy' ? 'legacy-rc2-40' : 'modern' });
@@ -212,5 +216,6 @@ export async function generatePki(specs: SimulatorClientSpec[]): Promise<Generat
     crlPem: makeCrl(ca, revoked),
     clients,
     revokedSerials: new Set(revoked.map(normaliseSerial)),
+    renewAfter: now + (NOT_YET_VALID_IN_DAYS - 1) * DAY_MS,
   };
 }

@@ -27,7 +27,7 @@ import { localIso, type DeliveryStore } from './history';
 import { FilePartReader, MultipartError, multipartBoundary } from './multipart';
 import { normaliseSerial } from './pki';
 import { newSessionId, sessionCookies, type Session, type SessionStore } from './sessions';
-import type { SimulatorCertificate, SimulatorStats } from './types';
+import type { SimulatorCertificate, SimulatorOptions, SimulatorStats } from './types';
 import { PendingFile, type AssembledFile } from './uploads';
 
 /** Largest v1 body (the whole file in one request); SCB publishes no limit. */
@@ -37,6 +37,9 @@ export const V1_MAX_BODY_BYTES = 2 * 1024 ** 3;
 export const F5_LOGON_PAGE =
   '<!DOCTYPE html>\n<html><head><title>Access Policy Manager</title></head><body>' +
   '<p>Your session could not be established.</p><a href="/">Click here to start a new session.</a></body></html>\n';
+
+/** F5: a request without a session goes to the access policy, with a pending session's cookies that open nothing. */
+const accessPolicy = (): Answer => ({ status: 302, headers: { location: SESSION_POLICY_PATH, 'set-cookie': sessionCookies(newSessionId()) }, body: '' });
 
 export interface ServerState {
   /** Client certificates by normalised serial. */
@@ -50,6 +53,10 @@ export interface ServerState {
   uploadsDir: string;
   /** Undefined when files are not kept. */
   deliveriesDir: string | undefined;
+  /** How the client certificate is asked for (SimulatorOptions.clientCert). */
+  clientCert: NonNullable<SimulatorOptions['clientCert']>;
+  /** The pending v2 files of a session: its own, or its certificate's when segments survive a renewal. */
+  uploadsOf(session: Session): Map<string, PendingFile>;
   /** A wait that stop() can cut short. */
   wait(ms: number): Promise<void>;
   log?: (line: string) => void;
@@ -293,7 +300,8 @@ async function v2Upload(call: Call, session: Session, rest: string[]): Promise<A
   const reader = fileReader(call, 'v2', call.state.maxSegmentBytes);
   if (isAnswer(reader)) return reader;
   const key = [t.organisationsnummer, t.undersokning, t.referensperiod, t.filformat, t.filnamn, t.version ?? ''].join('\u0000');
-  let file = session.uploads.get(key);
+  const uploads = call.state.uploadsOf(session);
+  let file = uploads.get(key);
   if (segment === CLOSING_SEGMENT) {
     const closing = file ?? new PendingFile(partPath(call.state));
     return closing.serialise(async () => {
@@ -301,7 +309,7 @@ async function v2Upload(call: Call, session: Session, rest: string[]): Promise<A
       const counter = new Writable({ write: (chunk: Buffer, _e, cb) => ((bytes += chunk.length), cb()) });
       await pipeline(call.req, bodyCounter(call.req, call.state.maxSegmentBytes, call.resetAfter), reader, counter);
       if (bytes > 0) return problem('File', `the closing segment (${CLOSING_SEGMENT}) must carry an empty File part, it carried ${bytes} bytes.`);
-      if (session.uploads.get(key) === closing) session.uploads.delete(key);
+      if (uploads.get(key) === closing) uploads.delete(key);
       const deliveryId = randomUUID();
       const timeStamp = localIso();
       deliver(call, 'v2', t, t.filnamn, await closing.assemble(finalPath(call.state, deliveryId, t.filnamn)), deliveryId, timeStamp);
@@ -314,7 +322,7 @@ async function v2Upload(call: Call, session: Session, rest: string[]): Promise<A
       return json(SEGMENT_OUT_OF_ORDER_STATUS, { error: SEGMENT_OUT_OF_ORDER_ERROR, expectedSegment: 0 });
     }
     file = new PendingFile(partPath(call.state));
-    session.uploads.set(key, file);
+    uploads.set(key, file);
   }
   const pending = file;
   return pending.serialise(async () => {
@@ -396,7 +404,7 @@ async function api(call: Call, pathname: string): Promise<Answer> {
   if (!session) {
     await drain(call);
     // F5: a pending session the access policy has not approved; it opens nothing.
-    return { status: 302, headers: { location: SESSION_POLICY_PATH, 'set-cookie': sessionCookies(newSessionId()) }, body: '' };
+    return accessPolicy();
   }
   if (rest[0] === 'history') {
     if (req.method !== 'GET') {
@@ -418,9 +426,62 @@ function f5Page(pathname: string): Answer {
   return text(404, 'Not Found');
 }
 
+/** Whose request it is, once known (also by session, on a connection that showed no certificate), for the log. */
+const senders = new WeakMap<IncomingMessage, string>();
+
+/** Renegotiations in progress, so two requests on one connection share one. */
+const renegotiating = new WeakMap<TLSSocket, Promise<boolean>>();
+
+/**
+ * Asks for the client certificate by a TLS 1.2 renegotiation (a full handshake), requiring
+ * one that verifies: Node closes the connection on one that does not. True once it is shown.
+ */
+function askForCertificate(state: ServerState, socket: TLSSocket): Promise<boolean> {
+  let asked = renegotiating.get(socket);
+  if (!asked) {
+    state.stats.renegotiations++;
+    asked = new Promise<boolean>((resolve) => {
+      const onClose = (): void => resolve(false);
+      socket.once('close', onClose);
+      const started = socket.renegotiate({ requestCert: true, rejectUnauthorized: true }, (err) => {
+        socket.off('close', onClose);
+        resolve(!err && !socket.destroyed);
+      });
+      if (!started) resolve(false);
+    });
+    renegotiating.set(socket, asked);
+  }
+  return asked;
+}
+
+/**
+ * Who sends the request on a connection that has shown no certificate ('renegotiate' mode),
+ * as an F5 with on-demand certificate authentication knows it: by its session's certificate;
+ * without a session, a GET (the heartbeat's access policy) renegotiates for the certificate,
+ * anything else is sent to the access policy first.
+ */
+async function certificateOnDemand(state: ServerState, req: IncomingMessage): Promise<CertificateCheck | Answer | undefined> {
+  const socket = req.socket as TLSSocket;
+  const holder = state.sessions.holder(req.headers.cookie);
+  const client = holder ? state.clients.get(holder) : undefined;
+  if (holder && client) return { client, serial: holder };
+  if (req.method !== 'GET') {
+    await drain({ req, resetAfter: undefined });
+    return accessPolicy();
+  }
+  if (await askForCertificate(state, socket)) return checkCertificate(state, socket);
+  state.stats.refused++;
+  state.log?.(`${localIso()} TLS renegotiation: the client certificate was refused or not shown`);
+  return undefined;
+}
+
 async function route(state: ServerState, req: IncomingMessage): Promise<Answer | undefined> {
   const pathname = (req.url ?? '/').split('?')[0];
-  const check = checkCertificate(state, req.socket as TLSSocket);
+  const socket = req.socket as TLSSocket;
+  const onDemand = state.clientCert === 'renegotiate' && !socket.getPeerCertificate()?.raw;
+  const check = onDemand ? await certificateOnDemand(state, req) : checkCertificate(state, socket);
+  if (!check || isAnswer(check)) return check;
+  if ('client' in check) senders.set(req, check.client.name);
   if ('refused' in check) {
     state.stats.refused++;
     await drain({ req, resetAfter: undefined });
@@ -462,7 +523,7 @@ export function requestHandler(state: ServerState): (req: IncomingMessage, res: 
       const log = state.log;
       res.on('close', () => {
         const peer = (req.socket as TLSSocket).getPeerCertificate?.();
-        const who = peer?.serialNumber ? (state.clients.get(normaliseSerial(peer.serialNumber))?.name ?? 'unknown-cert') : 'no-cert';
+        const who = senders.get(req) ?? (peer?.serialNumber ? (state.clients.get(normaliseSerial(peer.serialNumber))?.name ?? 'unknown-cert') : 'no-cert');
         const outcome = res.writableFinished ? String(res.statusCode) : 'connection dropped';
         log(`${localIso()} ${who} ${req.method} ${req.url} -> ${outcome} (${Date.now() - started} ms)`);
       });

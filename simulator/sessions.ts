@@ -67,6 +67,13 @@ export class SessionStore {
     return session;
   }
 
+  /** The serial of the certificate whose live session the cookies name, without touching it. */
+  holder(cookieHeader: string | undefined, now = Date.now()): string | undefined {
+    const id = cookieValue(cookieHeader, MRH_SESSION);
+    const session = id ? this.sessions.get(id) : undefined;
+    return session && now - session.lastSeen <= this.idleMs ? session.serial : undefined;
+  }
+
   create(serial: string, now = Date.now()): Session {
     this.sweep(now);
     const session: Session = { id: newSessionId(), serial, lastSeen: now, uploads: new Map() };

@@ -19,10 +19,20 @@ export interface SimulatorClientSpec {
   passphrase?: string;
 }
 
+/** Property names of history records: camelCase, .NET PascalCase, or SCB's `Rapporthuvud` model with rows. */
+export type SimulatorHistoryShape = 'camel' | 'pascal' | 'rapporthuvud';
+
 export interface SimulatorOptions {
-  /** Default 0 (a free port). Always bound to 127.0.0.1. */
+  /**
+   * Always bound to 127.0.0.1. Default 0: the port of the last run in `dir` when it is free,
+   * else any free port.
+   */
   port?: number;
-  /** Where certificates, segments and deliveries are kept; default a new temp dir. */
+  /**
+   * Where certificates, segments and deliveries are kept; default a new temp dir. A restart on
+   * the same dir keeps the CA, the client certificates (when `clients` is the same) and every
+   * delivery with its history, as SCB does.
+   */
   dir?: string;
   /**
    * Client certificates to generate. Default: `valid` (9990000045, VINN+KRITA),
@@ -32,6 +42,20 @@ export interface SimulatorOptions {
   clients?: SimulatorClientSpec[];
   /** How long an upload stays pending in history before it is decided (default 2000 ms). */
   historyDelayMs?: number;
+  /** How long history answers 404 for an upload after it closed, as if it did not know it yet (default 0). */
+  unknownForMs?: number;
+  /** The shape of history records (default 'camel'). */
+  historyShape?: SimulatorHistoryShape;
+  /**
+   * When the client certificate is asked for (default 'handshake'): in the first TLS handshake,
+   * or, as an F5 with on-demand certificate authentication does, by a TLS 1.2 renegotiation
+   * (TLS 1.2 at most) when a heartbeat would open a session on a connection that has shown no
+   * certificate; other requests on such a connection are known by their session. In
+   * 'renegotiate' a certificate that does not verify is refused at the TLS level.
+   */
+  clientCert?: 'handshake' | 'renegotiate';
+  /** Keep a v2 file's segments when its session is renewed (default false: they go with the session). */
+  segmentsSurviveSessionRenewal?: boolean;
   /** A session ends after this long without a request (default 15 min). */
   sessionIdleMs?: number;
   /** Largest body of one request the simulator accepts (default 9 216 000 + 64 KiB). */
@@ -94,6 +118,8 @@ export interface SimulatorStats {
   historyRequests: number;
   /** Requests refused for the certificate (TLS or 401). */
   refused: number;
+  /** TLS renegotiations that asked for the client certificate (clientCert 'renegotiate'). */
+  renegotiations: number;
 }
 
 export interface Simulator {
@@ -111,6 +137,6 @@ export interface Simulator {
   deliveries(): SimulatorDelivery[];
   /** Decide pending deliveries now, as if historyDelayMs had passed. */
   settleHistory(): void;
-  /** Stop listening, close every connection, clear timers. Files stay in `dir`. */
+  /** Stop listening, close every connection, clear timers. Files and history stay in `dir` for the next start. */
   stop(): Promise<void>;
 }

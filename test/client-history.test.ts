@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { ProtocolError, ValidationError } from '../lib';
+import { ProtocolError, ValidationError, classifyHistory, historyMessages } from '../lib';
+import { DEFAULT_CLIENTS } from '../simulator';
+import type { SimulatorHistoryShape } from '../simulator/types';
 import { REQUEST, clientFor, simulatorSuite } from './helpers/client';
 
 describe('client: history against the simulator', function () {
@@ -88,5 +90,96 @@ describe('client: history against the simulator', function () {
 
   it('refuses an empty upload id before sending anything', async () => {
     await assert.rejects(ctx.client.history('  '), (err: unknown) => err instanceof ValidationError && err.field === 'uploadId');
+  });
+});
+
+for (const shape of ['camel', 'pascal', 'rapporthuvud'] as SimulatorHistoryShape[]) {
+  describe(`client: history records in the ${shape} shape`, function () {
+    this.timeout(30_000);
+    const ctx = simulatorSuite(`scb-client-history-${shape}-`, {
+      historyShape: shape,
+      historyDelayMs: 600_000,
+      clients: DEFAULT_CLIENTS.filter((c) => c.name === 'valid'),
+    });
+
+    it('the default rule classifies pending, accepted and rejected, and historyMessages finds the reasons first', async () => {
+      const deliver = async (name: string, content: string) =>
+        (await ctx.client.upload({ ...REQUEST, filnamn: name, source: { buffer: Buffer.from(content) } })).uploadId;
+      const good = await deliver('good.xml', '<vinn/>');
+      const bad = await deliver('bad.xml', '<vinn>SIMULATE-REJECT</vinn>');
+      const pending = await ctx.client.history(good);
+      assert.equal(pending.status, 'pending');
+      assert.ok(historyMessages(pending.body).some((m) => /mottagen/i.test(m)), historyMessages(pending.body).join(' | '));
+      ctx.sim.settleHistory();
+      const accepted = await ctx.client.history(good);
+      assert.equal(accepted.status, 'accepted');
+      assert.ok(historyMessages(accepted.body).includes('Filen är godkänd.'), historyMessages(accepted.body).join(' | '));
+      const rejected = await ctx.client.history(bad);
+      assert.equal(rejected.status, 'rejected');
+      const reasons = historyMessages(rejected.body);
+      assert.match(reasons[0], /SIMULATE-REJECT/);
+      // The rows' other messages follow the reasons.
+      if (shape === 'rapporthuvud') assert.deepEqual(reasons.slice(1), ['Filen är mottagen.']);
+      else assert.equal(reasons.length, 1);
+      const list = await ctx.client.history();
+      assert.deepEqual(list.items?.map((i) => i.status).sort(), ['accepted', 'rejected']);
+      const byStatus = Object.fromEntries(list.items?.map((i) => [i.status, historyMessages(i.record)]) ?? []);
+      assert.deepEqual(byStatus, { accepted: historyMessages(accepted.body), rejected: reasons });
+    });
+  });
+}
+
+describe('history records: the default rule and the messages, shape by shape', () => {
+  it('classifies by progressStatus as a number, digits or the enum name of SCB\'s client, in any casing', () => {
+    assert.equal(classifyHistory({ ProgressStatus: 3 }), 'accepted');
+    assert.equal(classifyHistory({ progressstatus: '2' }), 'rejected');
+    assert.equal(classifyHistory({ ProgressStatus: 'AvslutadOk' }), 'accepted');
+    assert.equal(classifyHistory({ ProgressStatus: 'avslutadFel' }), 'rejected');
+    assert.equal(classifyHistory({ ProgressStatus: 'Pagar', Status: 'Godkänd' }), 'pending');
+    assert.equal(classifyHistory({ ProgressStatus: 'EjPaborjad' }), 'pending');
+    // An unknown name falls back to the status text.
+    assert.equal(classifyHistory({ ProgressStatus: 'Klar', Status: 'Godkänd' }), 'accepted');
+    assert.equal(classifyHistory({ STATUS: 'Fel' }), 'rejected');
+  });
+
+  it('a Rapporthuvud is classified by its head, not its rows', () => {
+    const head = { Status: 'Pågår', ProgressStatus: 1, Rapportrader: [{ Status: 'Fel', ProgressStatus: 2 }] };
+    assert.equal(classifyHistory(head), 'pending');
+  });
+
+  it('finds messages as a text, a list of texts or of objects, under Meddelanden, Felmeddelanden or Meddelande, each once', () => {
+    assert.deepEqual(historyMessages({ meddelanden: ['a', ' b ', '', 3] }), ['a', 'b']);
+    assert.deepEqual(historyMessages({ Meddelanden: 'only one' }), ['only one']);
+    assert.deepEqual(historyMessages({ Felmeddelanden: [{ Text: 'Rad 3: fel' }, { meddelande: 'Rad 9: fel' }, { kod: 17 }] }), ['Rad 3: fel', 'Rad 9: fel']);
+    assert.deepEqual(historyMessages({ Meddelande: 'x', meddelanden: ['x', 'y'] }), ['x', 'y']);
+    assert.deepEqual(historyMessages(null), []);
+    assert.deepEqual(historyMessages('text'), []);
+    assert.deepEqual(historyMessages({ status: 'OK' }), []);
+  });
+
+  it('a rejected Rapporthuvud gives the rejected rows\' reasons first, then the head\'s, then the other rows\'', () => {
+    const record = {
+      Id: 'h',
+      Status: 'Fel',
+      ProgressStatus: 'AvslutadFel',
+      Meddelanden: ['Inskickningen har fel.'],
+      Rapportrader: [
+        { Id: 'r1', Status: 'Mottagen', ProgressStatus: 3, Meddelanden: ['Filen är mottagen.'] },
+        { Id: 'r2', Status: 'Fel', ProgressStatus: 2, Meddelanden: ['Rad 12: organisationsnummer saknas.', 'Rad 40: belopp saknas.'] },
+      ],
+    };
+    assert.deepEqual(historyMessages(record), [
+      'Rad 12: organisationsnummer saknas.',
+      'Rad 40: belopp saknas.',
+      'Inskickningen har fel.',
+      'Filen är mottagen.',
+    ]);
+    // Not rejected: the head's, then the rows' in order.
+    assert.deepEqual(historyMessages({ ...record, Status: 'OK', ProgressStatus: 3 }), [
+      'Inskickningen har fel.',
+      'Filen är mottagen.',
+      'Rad 12: organisationsnummer saknas.',
+      'Rad 40: belopp saknas.',
+    ]);
   });
 });

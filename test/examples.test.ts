@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { M2MClient } from '../lib';
+import { M2MClient, readCertificate } from '../lib';
 import { startSimulator } from '../simulator';
 import type { Simulator } from '../simulator/types';
 import type { NodeMessage } from '../nodes/shared/red';
@@ -85,9 +85,10 @@ function asImported(flow: FlowNode[], simulator: Simulator) {
   return { flow, credentials: { [configs[0].id]: { passphrase: certificate.passphrase } } };
 }
 
-/** Loads an example with our real nodes and the core nodes it uses, pointed at the simulator. */
-async function loadExample(name: string, simulator: Simulator): Promise<void> {
+/** Loads an example with our real nodes and the core nodes it uses, pointed at the simulator (and changed by `edit`, as a user would). */
+async function loadExample(name: string, simulator: Simulator, edit?: (flow: FlowNode[]) => void): Promise<void> {
   const { flow, credentials } = asImported(readExample(name), simulator);
+  edit?.(flow);
   const coreFiles = new Set(
     flow.filter((n) => CORE_TYPES.has(n.type) && !HELPER_PRELOADED.has(n.type)).map((n) => CORE_TYPES.get(n.type) as string),
   );
@@ -120,8 +121,13 @@ const isFile = (file: string) => fs.existsSync(file) && fs.statSync(file).isFile
 describe('example flows', function () {
   this.timeout(30_000);
 
-  it('are the three examples of the node issue', () => {
-    assert.deepEqual(EXAMPLE_FILES, ['01 - Check the connection.json', '02 - Report a folder.json', '03 - List the history.json']);
+  it('are the three examples of the node issue and the certificate reminder', () => {
+    assert.deepEqual(EXAMPLE_FILES, [
+      '01 - Check the connection.json',
+      '02 - Report a folder.json',
+      '03 - List the history.json',
+      '04 - Certificate expiry reminder.json',
+    ]);
   });
 
   for (const name of EXAMPLE_FILES) {
@@ -258,14 +264,17 @@ describe('example flows', function () {
       fs.writeFileSync(rejected, '<Report><!-- SIMULATE-REJECT --></Report>\n');
       fs.writeFileSync(failing, '<Report/>\n');
 
-      const byStatus = new Map((await within(results, 20_000, 'three results at the debug node')).map((m) => [(m.payload as { status: string }).status, m]));
-      const payloadOf = (status: string) => byStatus.get(status)?.payload as Record<string, unknown> | undefined;
-      assert.equal(payloadOf('accepted')?.file, ok);
-      assert.equal(payloadOf('rejected')?.file, rejected);
-      assert.match(JSON.stringify((payloadOf('rejected')?.scb as { meddelanden?: unknown }).meddelanden), /SIMULATE-REJECT/, "SCB's messages shown");
-      assert.equal(payloadOf('failed')?.file, failing);
-      assert.equal(payloadOf('failed')?.statusCode, 401);
-      assert.match(String(payloadOf('failed')?.error), /\S/, 'the reason shown');
+      const byStatus = new Map((await within(results, 20_000, 'three results at the debug node')).map((m) => [(m.result as { status: string }).status, m]));
+      const resultOf = (status: string) => byStatus.get(status)?.result as Record<string, unknown> | undefined;
+      const lineOf = (status: string) => String(byStatus.get(status)?.payload);
+      assert.equal(resultOf('accepted')?.file, ok);
+      assert.equal(resultOf('accepted')?.movedTo, path.join(done, 'V40_ok.xml'));
+      assert.equal(lineOf('accepted'), `ACCEPTED V40_ok.xml (VINN, ${String(byStatus.get('accepted')?.referensperiod)}): moved to ${done}`, 'one line a person reads');
+      assert.equal(resultOf('rejected')?.file, rejected);
+      assert.match(lineOf('rejected'), /^REJECTED V40_rejected\.xml \(VINN, \d{4}-\d\d-\d\d\): .*SIMULATE-REJECT.*It stays in the outbox/, "SCB's reason in the line");
+      assert.equal(resultOf('failed')?.file, failing);
+      assert.equal(resultOf('failed')?.statusCode, 401);
+      assert.match(lineOf('failed'), /^NOT DELIVERED V40_fail\.xml: .+ fix the cause, then save it again\.$/, 'the reason and what to do');
 
       await waitUntil(() => isFile(path.join(done, 'V40_ok.xml')) && !fs.existsSync(ok), 'the accepted file moved to done', 10_000);
       assert.equal(fs.readFileSync(path.join(done, 'V40_ok.xml'), 'utf8'), content, 'moved intact');
@@ -277,12 +286,81 @@ describe('example flows', function () {
       assert.deepEqual(delivered, ['V40_ok.xml', 'V40_rejected.xml'], 'one delivery each at the simulator; none for the refused one');
     });
 
+    it('02: the same file saved again after it was accepted is not sent twice; a history failure says "delivered, result unknown"', async () => {
+      const outbox = path.join(dir, 'outbox');
+      const done = path.join(dir, 'done');
+      fs.mkdirSync(outbox);
+      process.env.SCB_M2M_OUTBOX = outbox;
+      process.env.SCB_M2M_DONE = done;
+      await loadExample('02 - Report a folder.json', simulator);
+      await watching(outbox);
+      const content = '<Report ReportingAgentCode="9990000045"><Holder n="twice"/></Report>\n';
+      const first = messages('02-result', 1);
+      fs.writeFileSync(path.join(outbox, 'V40_twice.xml'), content);
+      assert.match(String((await within(first, 20_000, 'the first result'))[0].payload), /^ACCEPTED V40_twice\.xml/);
+      const delivered = simulator.deliveries().length;
+
+      const again = messages('02-result', 1);
+      fs.writeFileSync(path.join(outbox, 'V40_twice.xml'), content);
+      const [refused] = await within(again, 20_000, 'the second result');
+      assert.match(String(refused.payload), /^NOT SENT AGAIN V40_twice\.xml: /);
+      assert.equal((refused.result as { code: string }).code, 'ALREADY_DELIVERED');
+      assert.equal(simulator.deliveries().length, delivered, 'nothing sent the second time');
+
+      simulator.faults.failNext(50, { status: 401, match: /history/ });
+      const unknown = messages('02-result', 1);
+      fs.writeFileSync(path.join(outbox, 'V40_unknown.xml'), '<Report n="unknown"/>\n');
+      const [result] = await within(unknown, 20_000, 'the history failure');
+      assert.match(String(result.payload), /^DELIVERED, RESULT UNKNOWN V40_unknown\.xml \(uploadId [\w-]+\): .+ Do not send it again/);
+      assert.ok(isFile(path.join(outbox, 'V40_unknown.xml')), 'the file stays in the outbox');
+    });
+
     it('02: without SCB_M2M_OUTBOX it watches ~/scb-m2m/outbox', async () => {
       delete process.env.SCB_M2M_OUTBOX;
       process.env.HOME = dir;
       fs.mkdirSync(path.join(dir, 'scb-m2m', 'outbox'), { recursive: true });
       await loadExample('02 - Report a folder.json', simulator);
       assert.deepEqual((helper.getNode('02-watch') as unknown as { files: string[] }).files, [`${dir}/scb-m2m/outbox`]);
+    });
+
+    it('04: a certificate far from its expiry passes as OK, no warning', async () => {
+      await loadExample('04 - Certificate expiry reminder.json', simulator);
+      let warnings = 0;
+      helper.getNode('04-warning').on('input', () => warnings++);
+      const ok = nextMessage('04-ok');
+      helper.getNode('04-inject').receive({});
+      const msg = await within(ok, 10_000, 'the heartbeat at "Certificate OK"');
+      const { info } = await readCertificate(simulator.certificates.valid);
+      assert.ok(info.daysLeft > 30, `the simulator's certificate has ${info.daysLeft} days left`);
+      assert.equal((msg.certificate as { daysLeft: number }).daysLeft, info.daysLeft);
+      assert.equal(warnings, 0);
+    });
+
+    it('04: within the days set in "Expires soon?", one line a person reads: days left, the date, the subject', async () => {
+      const { info } = await readCertificate(simulator.certificates.valid);
+      // The user sets the warning further out than this certificate's days left.
+      await loadExample('04 - Certificate expiry reminder.json', simulator, (flow) => {
+        const soon = flow.find((n) => n.id === '04-soon') as FlowNode & { rules: Array<{ v?: string }> };
+        soon.rules[0].v = String(info.daysLeft + 1);
+      });
+      let passed = 0;
+      helper.getNode('04-ok').on('input', () => passed++);
+      const warning = nextMessage('04-warning');
+      helper.getNode('04-inject').receive({});
+      const msg = await within(warning, 10_000, 'the warning');
+      assert.equal(msg.payload, `The SCB certificate expires in ${info.daysLeft} days (${info.validTo}): order a new one from SCB. ${info.subject}`);
+      assert.equal(passed, 0);
+    });
+
+    it('04: runs once a day, and a failed heartbeat reaches "Why it failed"', async () => {
+      const inject = readExample('04 - Certificate expiry reminder.json').find((n) => n.id === '04-inject');
+      assert.match(String(inject?.crontab), /^\d+ \d+ \* \* \*$/, 'a daily crontab');
+      await loadExample('04 - Certificate expiry reminder.json', simulator);
+      simulator.faults.failNext(1, { status: 401, match: /heartbeat/ });
+      const failed = nextMessage('04-failed');
+      helper.getNode('04-inject').receive({});
+      const msg = await within(failed, 10_000, 'the failure');
+      assert.equal(msg.statusCode, 401);
     });
 
     it('03: the inject button lists the history, with an upload made before', async () => {
@@ -347,8 +425,8 @@ describe('npm start (scripts/start.js)', function () {
     exited: Promise<number | null>;
   }
 
-  function startDemo(port: number): Demo {
-    const child = spawn(process.execPath, [script], {
+  function startDemo(port: number, args: string[] = []): Demo {
+    const child = spawn(process.execPath, [script, ...args], {
       cwd: ROOT,
       env: { ...process.env, SCB_M2M_DEMO_DIR: demo, SCB_M2M_PORT: String(port), SCB_M2M_SIMULATOR_PORT: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -385,6 +463,19 @@ describe('npm start (scripts/start.js)', function () {
     });
   }
 
+  /** An admin API request as the editor makes it. */
+  function admin(editor: string, route: string, init: RequestInit = {}): Promise<Response> {
+    return fetch(new URL(route, editor), {
+      ...init,
+      headers: { 'content-type': 'application/json', 'node-red-api-version': 'v1', 'node-red-deployment-type': 'full' },
+    });
+  }
+
+  async function tabLabel(editor: string): Promise<string> {
+    const flows = (await (await admin(editor, 'flows')).json()) as FlowNode[];
+    return String(flows.find((n) => n.type === 'tab')?.label);
+  }
+
   async function stop(demoRun: Demo, urls: string[]): Promise<void> {
     demoRun.child.kill('SIGINT');
     assert.equal(await within(demoRun.exited, 15_000, 'npm start exiting after SIGINT'), 0, demoRun.output());
@@ -396,10 +487,13 @@ describe('npm start (scripts/start.js)', function () {
     const port = await freePort();
     const outbox = path.join(demo, 'outbox');
     const done = path.join(demo, 'done');
+    const simulatorUrls: string[] = [];
     for (const round of [1, 2]) {
       const run = startDemo(port);
       const { editor, simulatorUrl } = await ready(run);
+      simulatorUrls.push(simulatorUrl);
       assert.equal(editor, `http://127.0.0.1:${port}/`);
+      assert.match(run.output(), round === 1 ? /example is deployed/ : /Kept from the last run/, 'it says what it kept');
       const { version } = JSON.parse(fs.readFileSync(path.join(NODE_RED_DIR, 'package.json'), 'utf8')) as { version: string };
       assert.ok(run.output().includes(`Node-RED version: v${version}`), `it runs Node-RED ${version}`);
       assert.ok(run.output().includes(outbox), 'it names the outbox');
@@ -411,10 +505,14 @@ describe('npm start (scripts/start.js)', function () {
 
       fs.copyFileSync(path.join(demo, 'samples', 'V40_example.xml'), path.join(outbox, `V40_round${round}.xml`));
       fs.copyFileSync(path.join(demo, 'samples', 'V40_rejected.xml'), path.join(outbox, `V40_rejected${round}.xml`));
-      await waitUntil(() => isFile(path.join(done, `V40_round${round}.xml`)), `round ${round}: the sample accepted and moved to done`, 30_000);
-      await waitUntil(() => run.output().includes(`V40_rejected${round}.xml`) && /status: 'rejected'/.test(run.output()), `round ${round}: the rejection logged`, 30_000);
+      // The flow writes the file into done, then deletes it from the outbox: wait for both.
+      await waitUntil(
+        () => isFile(path.join(done, `V40_round${round}.xml`)) && !fs.existsSync(path.join(outbox, `V40_round${round}.xml`)),
+        `round ${round}: the sample accepted, moved to done and gone from the outbox`,
+        30_000,
+      );
+      await waitUntil(() => run.output().includes(`REJECTED V40_rejected${round}.xml`), `round ${round}: the rejection logged`, 30_000);
       assert.ok(isFile(path.join(outbox, `V40_rejected${round}.xml`)), 'the rejected sample stays in the outbox');
-      assert.ok(!fs.existsSync(path.join(outbox, `V40_round${round}.xml`)), 'the accepted sample left the outbox');
 
       const userDir = path.join(demo, 'node-red');
       const flows = fs.readFileSync(path.join(userDir, 'flows.json'), 'utf8');
@@ -426,6 +524,94 @@ describe('npm start (scripts/start.js)', function () {
       await stop(run, [editor, simulatorUrl]);
     }
     assert.equal(fs.readdirSync(path.join(demo, 'simulator', 'deliveries')).length, 4, 'two deliveries per round');
+    assert.equal(simulatorUrls[1], simulatorUrls[0], 'the simulator kept its port');
+  });
+
+  it('answers a request made at the earliest moment: 503 "starting" with Retry-After, then the editor', async () => {
+    const port = await freePort();
+    const run = startDemo(port);
+    const url = `http://127.0.0.1:${port}/`;
+    // The first request that finds the port open, and a browser's right after it.
+    let first: Response | undefined;
+    while (!first) {
+      first = await within(
+        fetch(new URL('flows', url)).catch((err: Error & { cause?: { code?: string } }) => {
+          if (err.cause?.code !== 'ECONNREFUSED') throw err;
+          return undefined;
+        }),
+        10_000,
+        'an answer to the first request',
+      );
+      if (run.child.exitCode !== null) throw new Error(`npm start exited:\n${run.output()}`);
+    }
+    const browser = await within(fetch(url, { headers: { accept: 'text/html,application/xhtml+xml' } }), 10_000, "an answer to the browser's request");
+    assert.equal(first.status, 503, 'not ready yet: 503');
+    assert.equal(first.headers.get('retry-after'), '2');
+    assert.match(first.headers.get('content-type') ?? '', /^text\/plain/);
+    assert.match(await first.text(), /is starting\. Try again in a moment/);
+    assert.equal(browser.status, 503);
+    assert.equal(browser.headers.get('retry-after'), '2');
+    const page = await browser.text();
+    assert.match(page, /<meta http-equiv="refresh" content="2">/, 'the page reloads by itself');
+    assert.match(page, /Starting/);
+
+    const { editor } = await ready(run);
+    assert.equal((await fetch(editor)).status, 200, 'the editor once ready');
+    assert.equal((await admin(editor, 'flows')).status, 200, 'the admin API once ready');
+    await stop(run, [editor]);
+  });
+
+  it("keeps the user's flows and credentials, follows the simulator to a new port, and --reset restores the example", async function () {
+    this.timeout(150_000);
+    const port = await freePort();
+    const outbox = path.join(demo, 'outbox');
+    const done = path.join(demo, 'done');
+
+    const first = startDemo(port);
+    const one = await ready(first);
+    const exampleLabel = await tabLabel(one.editor);
+    // The user renames the tab and deploys, as in the editor: no credentials are sent, Node-RED keeps them.
+    const flows = (await (await admin(one.editor, 'flows')).json()) as FlowNode[];
+    const changed = flows.map((n) => (n.type === 'tab' ? { ...n, label: 'Changed by the user' } : n));
+    assert.equal((await admin(one.editor, 'flows', { method: 'POST', body: JSON.stringify(changed) })).status, 204);
+    const caPem = fs.readFileSync(path.join(demo, 'simulator', 'ca.pem'), 'utf8');
+    await stop(first, [one.editor]);
+
+    // The simulator's port is taken meanwhile: it moves, and the demo's config node with it.
+    const blocker = net.createServer();
+    const simulatorPort = Number(new URL(one.simulatorUrl).port);
+    await new Promise<void>((resolve) => blocker.listen(simulatorPort, '127.0.0.1', resolve));
+    try {
+      const second = startDemo(port);
+      const two = await ready(second);
+      assert.match(second.output(), /Kept from the last run/);
+      assert.notEqual(two.simulatorUrl, one.simulatorUrl);
+      assert.match(second.output(), new RegExp(`last port was taken: "SCB simulator \\(npm start\\)" now points at ${two.simulatorUrl}`));
+      assert.equal(await tabLabel(two.editor), 'Changed by the user', "the user's change survived");
+      assert.equal(fs.readFileSync(path.join(demo, 'simulator', 'ca.pem'), 'utf8'), caPem, 'the same simulator CA');
+      // The kept passphrase and the moved baseUrl work: a sample still ends accepted.
+      fs.copyFileSync(path.join(demo, 'samples', 'V40_example.xml'), path.join(outbox, 'V40_kept.xml'));
+      await waitUntil(() => isFile(path.join(done, 'V40_kept.xml')), 'the sample accepted with the kept credentials', 30_000);
+      await stop(second, [two.editor]);
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
+
+    const third = startDemo(port, ['--reset']);
+    const three = await ready(third);
+    assert.match(third.output(), /--reset: the earlier flows, credentials and simulator state were removed/);
+    assert.match(third.output(), /example is deployed/);
+    assert.equal(await tabLabel(three.editor), exampleLabel, 'the example again');
+    assert.notEqual(fs.readFileSync(path.join(demo, 'simulator', 'ca.pem'), 'utf8'), caPem, 'a new simulator');
+    assert.ok(!fs.existsSync(path.join(demo, 'simulator', 'history.jsonl')), 'no history from before');
+    await stop(third, [three.editor]);
+  });
+
+  it('refuses an unknown option with its usage, before touching the demo folder', async () => {
+    const run = startDemo(await freePort(), ['--rest']);
+    assert.equal(await within(run.exited, 15_000, 'npm start giving up'), 1);
+    assert.match(run.output(), /Unknown option '--rest'[\s\S]*Usage: npm start \[-- --reset\]/);
+    assert.deepEqual(fs.readdirSync(demo), [], 'nothing written');
   });
 
   it('says clearly when its port is in use, and leaves the demo folder alone', async () => {

@@ -118,7 +118,8 @@ describe('fuzz: generated values at every msg override and at msg.uploadId', fun
       const values = [...Array.from({ length: VALUES_PER_FIELD }, next), ...VALID[field]];
       for (const value of values) {
         const fuzzId = `f${n++}`;
-        const msg: NodeMessage = { _msgid: fuzzId, fuzzId, payload: Buffer.from('<v/>'), [field]: value };
+        // Content of its own: the same file twice to one target would be refused as a duplicate.
+        const msg: NodeMessage = { _msgid: fuzzId, fuzzId, payload: Buffer.from(`<v n="${fuzzId}"/>`), [field]: value };
         if (field !== 'filnamn') msg.filnamn = NODE_VALUES.filnamn;
         const requests = simulator.stats().requests;
         const deliveries = simulator.deliveries().length;

@@ -7,6 +7,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Browser } from 'playwright-core';
+import { DELIVERY_STATES } from '../lib/journal/types';
 import { launchChromium, skipWithoutChromium } from './browser/chromium';
 import { adminRequest, makeUserDir, NODE_TYPES, PACKAGE_NAME, removeDir, REPO, startNodeRed, type NodeRedProcess } from './helpers/node-red-process';
 
@@ -20,10 +21,13 @@ const SECTIONS: Record<Language, { flow: string[]; config: string[] }> = {
 };
 
 /** Texts that read the same in both languages: SCB's own Swedish terms, codes and examples. */
-const SAME_IN_BOTH = /^(Organisationsnr|Undersökning|Referensperiod|Filformat|Version|Server|heartbeat|Test \([\w.]+\)|https:\/\/[^ ]+|\/[\w/.-]+\.pfx)$/;
+const SAME_IN_BOTH = /^(Organisationsnr|Undersökning|Referensperiod|Filformat|Version|Server|heartbeat|Test \([\w.]+\)|https:\/\/[^ ]+|\/[\w/.-]+\.pfx|SCB|CSV|test)$/;
+
+/** The editor plugins (plugins/<name>), each with its catalog like a node's. */
+const PLUGINS = fs.readdirSync(path.join(REPO, 'plugins'));
 
 function localeFile(type: string, language: Language, extension: 'json' | 'html'): string {
-  return path.join(REPO, 'nodes', type, 'locales', language, `${type}.${extension}`);
+  return path.join(REPO, PLUGINS.includes(type) ? 'plugins' : 'nodes', type, 'locales', language, `${type}.${extension}`);
 }
 
 function catalog(type: string, language: Language): Record<string, unknown> {
@@ -58,7 +62,7 @@ const isConfig = (type: string) => type === 'scb-m2m-config';
 
 describe('i18n: English and Swedish', () => {
   describe('message catalogs', () => {
-    for (const type of NODE_TYPES) {
+    for (const type of [...NODE_TYPES, ...PLUGINS]) {
       it(`${type}: the same keys in en-US and sv, each a translated text with the same placeholders`, () => {
         const english = leaves(catalog(type, 'en-US'));
         const swedish = leaves(catalog(type, 'sv'));
@@ -78,7 +82,8 @@ describe('i18n: English and Swedish', () => {
     /** Literal keys: RED._('…'), node._('…'), this._('…') in the runtime and editor, data-i18n="…" in the edit templates. */
     function usedKeys(type: string): string[] {
       const dir = path.join(REPO, 'nodes', type);
-      const sources = [`${type}.ts`, `${type}.html`, ...(type === 'scb-m2m-history' ? ['polls.ts'] : [])].map((file) => fs.readFileSync(path.join(dir, file), 'utf8'));
+      const files = fs.readdirSync(dir).filter((file) => file.endsWith('.ts') || file === `${type}.html`);
+      const sources = files.map((file) => fs.readFileSync(path.join(dir, file), 'utf8'));
       const keys = new Set<string>();
       for (const text of sources) {
         for (const match of text.matchAll(/\b(?:RED|node|this)\._\(\s*['"]([^'"]+)['"]\s*[,)]/g)) keys.add(match[1]);
@@ -86,6 +91,24 @@ describe('i18n: English and Swedish', () => {
       }
       return [...keys];
     }
+
+    /** The sidebar's keys: t('…') in its .html (under scb-m2m-deliveries.sidebar.) and RED._('…') in its runtime. */
+    it('scb-m2m-deliveries (plugin): every literal key in its .ts and .html is in the en-US and sv catalogs', () => {
+      const dir = path.join(REPO, 'plugins', 'scb-m2m-deliveries');
+      const html = fs.readFileSync(path.join(dir, 'scb-m2m-deliveries.html'), 'utf8');
+      const runtime = fs.readFileSync(path.join(dir, 'deliveries.ts'), 'utf8');
+      const keys = [
+        ...[...html.matchAll(/\bt\(\s*'([^']+)'\s*[,)]/g)].map((match) => `scb-m2m-deliveries.sidebar.${match[1]}`),
+        ...[...runtime.matchAll(/\bRED\._\(\s*'([^']+)'\s*[,)]/g)].map((match) => match[1]),
+        // Built keys: a name for every state the journal knows.
+        ...DELIVERY_STATES.map((state) => `scb-m2m-deliveries.sidebar.state.${state}`),
+      ];
+      assert.ok(keys.length > 20, `found ${keys.length} keys`);
+      for (const language of LANGUAGES) {
+        const known = leaves(catalog('scb-m2m-deliveries', language));
+        assert.deepEqual(keys.filter((key) => !known.has(key)), [], `${language}: keys missing from the catalog`);
+      }
+    });
 
     for (const type of NODE_TYPES) {
       it(`${type}: every literal key in its .ts and .html is in the en-US and sv catalogs`, () => {

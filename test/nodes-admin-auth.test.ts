@@ -22,6 +22,7 @@ describe('admin endpoints in a real Node-RED with adminAuth', function () {
         adminAuth: credentialsAuth([
           { username: 'admin', password: PASSWORD, permissions: '*' },
           { username: 'viewer', password: PASSWORD, permissions: 'read' },
+          { username: 'flows-only', password: PASSWORD, permissions: ['flows.read'] },
         ]),
       },
     });
@@ -33,7 +34,8 @@ describe('admin endpoints in a real Node-RED with adminAuth', function () {
     removeDir(dir);
   });
 
-  const token = (username: string) => adminToken(nr, username, PASSWORD, username === 'viewer' ? 'read' : '*');
+  const SCOPES: Record<string, string> = { admin: '*', viewer: 'read', 'flows-only': 'flows.read' };
+  const token = (username: string) => adminToken(nr, username, PASSWORD, SCOPES[username]);
 
   function call(method: 'GET' | 'POST', route: string, bearer?: string) {
     return fetch(`${base}${route}`, {
@@ -54,6 +56,14 @@ describe('admin endpoints in a real Node-RED with adminAuth', function () {
     assert.equal((await call('GET', '/scb-m2m-config/abc/certificate')).status, 401);
     assert.equal((await call('POST', '/scb-m2m-config/certificate')).status, 401);
     assert.equal((await call('POST', '/scb-m2m-config/test')).status, 401);
+    assert.equal((await call('GET', '/scb-m2m/deliveries')).status, 401);
+  });
+
+  it('the delivery journal needs its read permission: a reader gets the list, a user without it is refused', async () => {
+    const list = await call('GET', '/scb-m2m/deliveries', await token('viewer'));
+    assert.equal(list.status, 200);
+    assert.deepEqual(await list.json(), []);
+    assert.equal((await call('GET', '/scb-m2m/deliveries', await token('flows-only'))).status, 401);
   });
 
   it('a read-only user may read certificate info but not inspect or test', async () => {

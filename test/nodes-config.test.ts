@@ -1,5 +1,6 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import { readCertificate } from '../lib';
 import type { NodeMessage } from '../nodes/shared/red';
 import {
   CONFIG,
@@ -243,6 +244,26 @@ describe('scb-m2m-heartbeat node', function () {
     assert.ok(!Number.isNaN(Date.parse(payload.serverTime)), payload.serverTime);
     assert.equal(msg.topic, 'kept');
     assert.deepEqual(lastStatus(helper.getNode('hb')), { fill: 'green', shape: 'dot', text: 'scb-m2m-heartbeat.status.ok' });
+  });
+
+  it('adds msg.certificate: the subject, notAfter and the days left as of the heartbeat', async () => {
+    await load(flow(), credentialsOf(ctx.simulator));
+    const { info } = await readCertificate({ path: ctx.simulator.certificates.valid.path, passphrase: ctx.simulator.certificates.valid.passphrase });
+    const out = nextMessage('out');
+    const before = new Date();
+    helper.getNode('hb').receive({});
+    const msg = await out;
+    const after = new Date();
+    const certificate = msg.certificate as { subject: string; notAfter: string; daysLeft: number };
+    assert.deepEqual(Object.keys(certificate).sort(), ['daysLeft', 'notAfter', 'subject']);
+    assert.equal(certificate.subject, info.subject);
+    assert.match(certificate.subject, /9990000045/);
+    assert.equal(certificate.notAfter, info.validTo);
+    const daysFrom = (time: Date) => Math.floor((Date.parse(info.validTo) - time.getTime()) / 86_400_000);
+    assert.ok(
+      certificate.daysLeft <= daysFrom(before) && certificate.daysLeft >= daysFrom(after),
+      `daysLeft ${certificate.daysLeft} counts from the heartbeat's time`,
+    );
   });
 
   it('a refused certificate: Catch gets the msg with statusCode 401, a red ring names the reason', async () => {

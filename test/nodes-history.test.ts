@@ -1,4 +1,5 @@
 import * as assert from 'node:assert/strict';
+import { openJournal } from '../lib/journal';
 import type { NodeMessage } from '../nodes/shared/red';
 import {
   CONFIG,
@@ -105,7 +106,7 @@ describe('scb-m2m-history node', function () {
     assert.equal(lastStatus(helper.getNode('hist'))?.text, 'scb-m2m-history.status.list');
   });
 
-  it('poll: asks again until SCB decides, showing the polls in progress', async () => {
+  it('poll: asks again until SCB decides, showing the polls in progress; each poll logged at debug, the decision at info', async () => {
     await load(historyFlow({ mode: 'poll', interval: '0.05', timeout: '30' }), credentialsOf(ctx.simulator));
     const stray = unexpected('pending', 'caught');
     const accepted = nextMessage('accepted');
@@ -118,6 +119,12 @@ describe('scb-m2m-history node', function () {
     assert.equal(msg.scbStatus, 'accepted');
     assert.equal(lastStatus(helper.getNode('hist'))?.text, 'scb-m2m-history.status.accepted');
     assert.deepEqual(stray, []);
+    const hist = helper.getNode('hist');
+    // The spies are shared by every node: keep the calls made on this one.
+    const lines = (level: 'log' | 'debug') => hist[level].getCalls().filter((c) => c.thisValue === hist).map((c) => String(c.args[0]));
+    assert.deepEqual(lines('log'), [`Upload ${String(msg.uploadId)}: accepted by SCB`]);
+    const polls = lines('debug');
+    assert.ok(polls.length >= 2 && polls.every((line) => line === `Upload ${String(msg.uploadId)}: still pending at SCB`), polls.join('\n'));
   });
 
   it('poll: still pending at the timeout goes to output 3', async () => {
@@ -194,7 +201,7 @@ describe('scb-m2m-history node', function () {
       helper.getNode('hist').receive({ uploadId: 42 });
       const msg = await caught;
       assert.equal(errorOf(msg).code, 'INVALID_UPLOAD_ID');
-      assert.equal(errorOf(msg).message, 'ValidationError: scb-m2m-history.errors.bad-upload-id');
+      assert.equal(errorOf(msg).message, 'scb-m2m-history.errors.bad-upload-id');
       assert.equal(msg.uploadId, 42);
       assert.equal(ctx.simulator.stats().requests, before);
     });
@@ -214,19 +221,17 @@ describe('scb-m2m-history node', function () {
     let after = 0;
     for (const id of [...OUTPUTS, 'caught']) helper.getNode(id).on('input', () => after++);
     const before = ctx.simulator.stats().historyRequests;
-    for (let i = 0; i < 3; i++) await uploadId();
+    for (let i = 0; i < 3; i++) await uploadId(`<vinn n="${i}"/>`);
     await waitUntil(() => ctx.simulator.stats().historyRequests >= before + 3, 'the first poll of each upload');
     await waitUntil(() => (activeResources().Timeout ?? 0) >= 3, 'three poll timers');
     const timersWhilePolling = activeResources().Timeout ?? 0;
-    // The helper restores its Node.prototype spies before it stops the flow, so the warning
-    // given on close is caught on the node itself.
-    const warnings: unknown[] = [];
-    (helper.getNode('hist') as unknown as { warn: (m: unknown) => void }).warn = (m) => warnings.push(m);
     const started = Date.now();
     await helper.unload();
     assert.ok(Date.now() - started < 1000, 'unloaded at once');
     await waitUntil(() => (activeResources().Timeout ?? 0) <= timersWhilePolling - 3, 'the poll timers to be cleared', 2000);
     assert.equal(after, 0, 'no msg after close');
-    assert.deepEqual(warnings, ['scb-m2m-history.warnings.polls-stopped'], 'one warning names the polls that stopped unfinished');
+    // Stopped, not finished: the three polls stay in the delivery journal for the node that starts next.
+    const journal = await openJournal(ctx.journalDir, CONFIG);
+    assert.equal(journal.list().filter((r) => r.poll?.nodeId === 'hist').length, 3, 'the unfinished polls are kept in the journal');
   });
 });

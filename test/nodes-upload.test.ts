@@ -182,7 +182,7 @@ describe('scb-m2m-upload node', function () {
     assert.equal(delivery.sha256, sha256('<from-buffer/>'));
   });
 
-  it('shows "segment k of n" while a large file travels, then the upload id', async () => {
+  it('shows "segment k of n" while a large file travels, then the upload id; logs the upload at info, each segment at debug', async () => {
     const big = crypto.randomBytes(20_000_000);
     await load(uploadFlow(), credentialsOf(ctx.simulator));
     const out = nextMessage('out');
@@ -194,6 +194,20 @@ describe('scb-m2m-upload node', function () {
     const delivery = await deliveryOf(msg.uploadId);
     assert.equal(delivery.segments, 3);
     assert.equal(delivery.sha256, sha256(big));
+
+    // The spies are shared by every node: keep the calls made on this one.
+    const lines = (level: 'log' | 'debug', id: string) => {
+      const node = helper.getNode(id);
+      return node[level].getCalls().filter((c) => c.thisValue === node).map((c) => String(c.args[0]));
+    };
+    assert.deepEqual(lines('log', 'up'), [`Uploaded big.xml (9990000045 VINN 2026-06-30 V40; 20000000 bytes in 3 segments): uploadId ${String(msg.uploadId)}`]);
+    assert.deepEqual(
+      lines('debug', 'up').map((line) => line.replace(/ \(.*/, '')),
+      ['big.xml: segment 1 of 3 sent', 'big.xml: segment 2 of 3 sent', 'big.xml: segment 3 of 3 sent'],
+    );
+    // The client's line per request is debug detail of the config node, not info.
+    assert.ok(lines('debug', CONFIG).filter((line) => /^POST \S+ 200/.test(line)).length >= 4, 'each segment and the close at debug');
+    assert.deepEqual(lines('log', CONFIG).filter((line) => /^(POST|GET) /.test(line)), [], 'no request line at info');
   });
 
   describe('errors reach a Catch node with the original msg', () => {
@@ -224,13 +238,13 @@ describe('scb-m2m-upload node', function () {
 
     it('a missing filformat names the three places to set it', async () => {
       const caught = await refusedBeforeAnyRequest({ payload: Buffer.from('<a/>'), filnamn: 'a.xml' }, { filformat: '' });
-      assert.equal(errorOf(caught).message, 'ValidationError: scb-m2m-upload.errors.missing');
+      assert.equal(errorOf(caught).message, 'scb-m2m-upload.errors.missing');
       assert.equal(errorOf(caught).code, 'MISSING');
     });
 
     it('a msg field that is not text', async () => {
       const caught = await refusedBeforeAnyRequest({ payload: Buffer.from('<a/>'), filnamn: 'a.xml', version: { v: 1 } });
-      assert.equal(errorOf(caught).message, 'ValidationError: scb-m2m-upload.errors.not-text');
+      assert.equal(errorOf(caught).message, 'scb-m2m-upload.errors.not-text');
     });
 
     it('nothing to send', async () => {
@@ -255,7 +269,7 @@ describe('scb-m2m-upload node', function () {
       await load(uploadFlow({ config: '' }), credentialsOf(ctx.simulator));
       assert.equal(lastStatus(helper.getNode('up'))?.text, 'scb-m2m-upload.status.no-config');
       const caught = await caughtFor({ payload: Buffer.from('<a/>'), filnamn: 'a.xml' });
-      assert.equal(errorOf(caught).message, 'ValidationError: scb-m2m-upload.errors.no-config');
+      assert.equal(errorOf(caught).message, 'scb-m2m-upload.errors.no-config');
     });
 
     it('401: msg.statusCode 401 and the text names org, survey and format', async () => {
@@ -282,7 +296,7 @@ describe('scb-m2m-upload node', function () {
     });
 
     it('takes its retry bounds from the Node-RED setting scbM2mConfigRetry: no retries, one attempt', async () => {
-      helper.settings({ scbM2mConfigRetry: { maxRetries: 0 } });
+      ctx.useSettings({ scbM2mConfigRetry: { maxRetries: 0 } });
       try {
         await load(uploadFlow(), credentialsOf(ctx.simulator));
         const before = ctx.simulator.stats().requests;
@@ -291,7 +305,7 @@ describe('scb-m2m-upload node', function () {
         assert.equal(caught.statusCode, 503);
         assert.equal(ctx.simulator.stats().requests - before, 2, 'the heartbeat and one attempt at the segment');
       } finally {
-        helper.settings({ scbM2mConfigRetry: undefined });
+        ctx.useSettings();
       }
     });
   });

@@ -25,7 +25,7 @@ interface PackageJson {
   bugs?: unknown;
   engines?: { node?: string };
   dependencies?: Record<string, string>;
-  'node-red': { version?: string; nodes: Record<string, string> };
+  'node-red': { version?: string; nodes: Record<string, string>; plugins?: Record<string, string> };
 }
 const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as PackageJson;
 
@@ -52,11 +52,13 @@ describe('package: what npm publishes', function () {
     it('holds only what a user needs', () => {
       const allowed = [
         /^(README\.md|LICENSE|package\.json)$/,
-        /^lib\/[\w-]+\.js$/,
+        /^lib\/([\w-]+\/)?[\w-]+\.js$/,
         /^simulator\/[\w-]+\.js$/,
         /^nodes\/[\w-]+\/[\w-]+\.(js|html)$/,
         /^nodes\/[\w-]+\/locales\/(en-US|sv)\/[\w-]+\.(json|html)$/,
         /^nodes\/[\w-]+\/icons\/[\w-]+\.svg$/,
+        /^plugins\/[\w-]+\/[\w-]+\.(js|html)$/,
+        /^plugins\/[\w-]+\/locales\/(en-US|sv)\/[\w-]+\.json$/,
         /^icons\/[\w-]+\.svg$/,
         /^examples\/[\w -]+\.json$/,
       ];
@@ -69,12 +71,19 @@ describe('package: what npm publishes', function () {
       assert.deepEqual(files.filter((file) => forbidden.test(file)), []);
     });
 
-    it('holds every node (runtime, editor, both languages, icon), the client, the simulator and the examples', () => {
+    it('holds every node (runtime, editor, both languages, icon), the sidebar plugin, the client, the simulator and the examples', () => {
       const required = ['README.md', 'LICENSE', 'package.json', 'lib/index.js', 'simulator/index.js', 'simulator/cli.js'];
       for (const [type, runtime] of Object.entries(pkg['node-red'].nodes)) {
         const dir = path.posix.dirname(runtime);
-        required.push(runtime, `${dir}/${type}.html`, `${dir}/icons/scb-m2m.svg`);
+        required.push(runtime, `${dir}/${type}.html`);
+        // Each flow node has an icon of its own; the config node none.
+        if (type !== 'scb-m2m-config') required.push(`${dir}/icons/${type}.svg`);
         for (const lang of ['en-US', 'sv']) required.push(`${dir}/locales/${lang}/${type}.json`, `${dir}/locales/${lang}/${type}.html`);
+      }
+      for (const [name, runtime] of Object.entries(pkg['node-red'].plugins ?? {})) {
+        const dir = path.posix.dirname(runtime);
+        required.push(runtime, `${dir}/${name}.html`);
+        for (const lang of ['en-US', 'sv']) required.push(`${dir}/locales/${lang}/${name}.json`);
       }
       for (const example of fs.readdirSync(path.join(REPO, 'examples'))) required.push(`examples/${example}`);
       assert.deepEqual(required.filter((file) => !files.includes(file)), [], 'files missing from the package');
@@ -120,6 +129,25 @@ describe('package: what npm publishes', function () {
       assert.ok(sets.every((set) => set.enabled));
       assert.deepEqual(sets.flatMap((set) => set.types).sort(), [...NODE_TYPES].sort());
       assert.ok(!/Error loading|failed to load|Waiting for missing types/i.test(nodeRed.output()), `Node-RED's log shows a problem:\n${nodeRed.output()}`);
+    });
+
+    it('Node-RED loads the SCB sidebar plugin from it, with its editor part and both catalogs', async () => {
+      assert.ok(nodeRed);
+      assert.deepEqual(Object.keys(pkg['node-red'].plugins ?? {}), ['scb-m2m-deliveries']);
+      const answer = await adminRequest(nodeRed, 'plugins', { Accept: 'application/json' });
+      assert.equal(answer.status, 200);
+      const sets = (JSON.parse(answer.text) as Array<{ module: string; plugins: Array<{ id: string }>; enabled: boolean; err?: string }>).filter(
+        (set) => set.module === PACKAGE_NAME,
+      );
+      assert.deepEqual(sets.map((set) => set.err).filter(Boolean), [], 'plugin sets that failed to load');
+      assert.deepEqual(sets.flatMap((set) => set.plugins.map((plugin) => plugin.id)), ['scb-m2m-deliveries']);
+      const editor = await adminRequest(nodeRed, 'plugins', { Accept: 'text/html' });
+      assert.match(editor.text, /RED\.sidebar\.addTab/);
+      const namespace = `${PACKAGE_NAME}/scb-m2m-deliveries`;
+      for (const lng of ['en-US', 'sv']) {
+        const catalogs = JSON.parse((await adminRequest(nodeRed, `plugins/messages?lng=${lng}`)).text) as Record<string, { 'scb-m2m-deliveries': { sidebar: { label: string; name: string } } }>;
+        assert.equal(catalogs[namespace]?.['scb-m2m-deliveries'].sidebar.name, lng === 'sv' ? 'SCB-leveranser' : 'SCB deliveries');
+      }
     });
   });
 

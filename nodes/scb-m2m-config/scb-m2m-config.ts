@@ -4,7 +4,7 @@
  * deployment and serves the editor's certificate and test-connection endpoints.
  */
 import type { M2MClient } from '../../lib';
-import { isM2MError } from '../../lib';
+import { daysLeft, isM2MError } from '../../lib';
 import type { NodeAPI, NodeDef, Node, NodeStatus, AdminRequest, AdminResponse } from '../shared/red';
 import {
   CONFIG_TYPE,
@@ -20,6 +20,9 @@ import {
   findConfigNode,
   loadConfiguredCertificate,
 } from '../shared/config';
+import { journalFor, working, errorOf } from '../shared/journal';
+import { registerDeliveriesRoute } from './deliveries';
+import { NetworkError, ValidationError } from '../../lib';
 
 interface ConfigDef extends NodeDef {
   organisationsnummer?: string;
@@ -73,24 +76,55 @@ export = function (RED: NodeAPI): void {
     return { certificate, warning: certificateWarning(RED, certificate.info, settings.expiryWarningDays) };
   }
 
-  /** The certificate endpoints' answer for a certificate that was read; never its key. */
+  /** The certificate endpoints' answer for a certificate that was read; never its key. Days left as of now, not of the deploy. */
   function certificateAnswer({ certificate, warning }: Awaited<ReturnType<typeof inspect>>): CertificateReport {
-    return { ok: true, certificate: certificate.info, ...(warning && { warning }) };
+    const info = { ...certificate.info, daysLeft: daysLeft(certificate.info.validTo) };
+    return { ok: true, certificate: info, ...(warning && { warning }) };
   }
 
-  function ScbM2mConfigNode(this: ScbM2mConfigNode & { organisationsnummer: string; undersokning: string }, def: ConfigDef) {
+  /**
+   * Deliveries and polls of nodes that no longer exist (removed in a deploy): they cannot be
+   * resumed, so each is said in the log and settled in the journal, never left silent.
+   */
+  async function settleOrphans(configId: string, warn: (text: string) => void): Promise<void> {
+    const journal = await journalFor(RED, configId);
+    const gone = (id: string | undefined) => id !== undefined && !RED.nodes.getNode(id);
+    for (const r of journal.list()) {
+      if (working.has(r.id)) continue;
+      const file = r.target?.filnamn ?? r.uploadId ?? r.id;
+      const target = r.target ? [r.target.organisationsnummer, r.target.undersokning, r.target.referensperiod, r.target.filformat].filter(Boolean).join(', ') : '';
+      if (['queued', 'sending', 'interrupted', 'closing'].includes(r.state) && gone(r.node?.id)) {
+        const closing = r.state === 'closing';
+        const err = closing
+          ? new NetworkError(RED._('scb-m2m-config.journal.orphan-uncertain', { file, target }), { code: 'DELIVERY_UNCERTAIN', retryable: false })
+          : new ValidationError(RED._('scb-m2m-config.journal.orphan-upload', { file, target }), { code: 'NODE_REMOVED', field: 'node' });
+        warn(err.message);
+        await journal.update(r.id, { state: closing ? 'uncertain' : 'failed', error: errorOf(err) });
+        if (r.source?.kind === 'memory') await journal.dropSpool(r.id);
+      }
+      if (r.poll && gone(r.poll.nodeId)) {
+        const text = RED._('scb-m2m-config.journal.orphan-poll', { file, uploadId: r.uploadId ?? '' });
+        warn(text);
+        await journal.update(r.id, { poll: undefined, note: text });
+      }
+    }
+  }
+
+  function ScbM2mConfigNode(this: ScbM2mConfigNode & { organisationsnummer: string; undersokning: string; environment: string }, def: ConfigDef) {
     RED.nodes.createNode(this, def);
     const node = this;
     node.organisationsnummer = (def.organisationsnummer ?? '').trim();
     node.undersokning = (def.undersokning ?? '').trim();
     const settings = connectionSettings(def);
+    node.environment = settings.environment;
     const users = new Set<Node>();
     // The certificate's standing as a status for the flow nodes; none while it is fine.
     let certificateStatus: NodeStatus | undefined;
 
     const inspected = inspect(settings, node.credentials ?? {});
     const client: Promise<M2MClient> = inspected.then(({ certificate }) =>
-      createClient(RED, settings, certificate, (level, message) => (level === 'warn' ? node.warn(message) : node.log(message))),
+      // The client's lines per request (each segment, each poll) are debug detail; the nodes log the info lines (nodes/shared/log.ts).
+      createClient(RED, settings, certificate, (level, message) => (level === 'warn' ? node.warn(message) : node.debug(message))),
     );
     const show = (status: NodeStatus) => {
       certificateStatus = status;
@@ -130,7 +164,13 @@ export = function (RED: NodeAPI): void {
     node.deregister = (user) => users.delete(user);
     node.statusFor = statusFor;
 
+    const onStarted = () => {
+      settleOrphans(node.id, (text) => node.warn(text)).catch((err: unknown) => node.warn(errorOf(err).message));
+    };
+    RED.events.on('flows:started', onStarted);
+
     node.on('close', (_removed, done) => {
+      RED.events.removeListener('flows:started', onStarted);
       users.clear();
       client.then((c) => c.close(), () => undefined).then(() => done(), () => done());
     });
@@ -139,6 +179,8 @@ export = function (RED: NodeAPI): void {
   RED.nodes.registerType(CONFIG_TYPE, ScbM2mConfigNode as (this: never, def: never) => void, {
     credentials: { pfx: { type: 'password' }, passphrase: { type: 'password' } },
   });
+
+  registerDeliveriesRoute(RED);
 
   /**
    * Dialog values, with the deployed node's credentials for what the dialog did not change.

@@ -15,9 +15,15 @@ export = function (RED: NodeAPI): void {
   function ScbM2mHeartbeatNode(this: Node, def: HeartbeatDef) {
     RED.nodes.createNode(this, def);
     const node = this;
-    handleInput(RED, node, def.config, async (msg, { client, signal, send }) => {
+    handleInput(RED, node, def.config, async (msg, { config, client, signal, send }) => {
       const result = await client.heartbeat({ signal });
       msg.payload = { ok: true, serverTime: result.serverTime, statusCode: result.statusCode };
+      // The client exists, so its certificate was read: what a reminder flow needs of it.
+      const report = await config.certificateReport();
+      if (report.ok) {
+        const { subject, validTo, daysLeft } = report.certificate;
+        msg.certificate = { subject, notAfter: validTo, daysLeft };
+      }
       node.status({ fill: 'green', shape: 'dot', text: RED._('scb-m2m-heartbeat.status.ok', { time: clockTime(new Date()) }) });
       send(msg);
     });

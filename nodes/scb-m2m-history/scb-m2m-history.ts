@@ -2,14 +2,18 @@
  * scb-m2m-history: whether SCB accepted an upload, once or by polling until it is decided;
  * without an upload id, the list of uploads.
  */
+import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ValidationError } from '../../lib';
+import { ValidationError, historyMessages, isM2MError, UNKNOWN_UPLOAD_GRACE_MS } from '../../lib';
 import type { ScbStatus } from '../../lib/api';
 import type { HistoryResult, RequestOptions } from '../../lib/types';
 import type { M2MClient } from '../../lib';
+import type { DeliveryRecord, Journal } from '../../lib/journal';
+import { moveFile } from '../../lib/move-file';
 import type { NodeAPI, NodeDef, Node, NodeMessage, NodeStatus, SendFunction } from '../shared/red';
 import { handleInput } from '../shared/flow-node';
-import { PollRegistry, type PollStore, type SavedPoll } from './polls';
+import { logLine } from '../shared/log';
+import { errorOf, isInterruption, journalFor, nodeRef, storableMsg, working } from '../shared/journal';
 
 interface HistoryDef extends NodeDef {
   config?: string;
@@ -17,6 +21,10 @@ interface HistoryDef extends NodeDef {
   interval?: string | number;
   timeout?: string | number;
   rule?: string;
+  acceptedDir?: string;
+  acceptedDirType?: string;
+  rejectedDir?: string;
+  rejectedDirType?: string;
 }
 
 const OUTPUTS: readonly ScbStatus[] = ['accepted', 'rejected', 'pending'];
@@ -62,25 +70,13 @@ export = function (RED: NodeAPI): void {
     const poll = def.mode === 'poll';
     const intervalMs = milliseconds(def.interval, DEFAULT_INTERVAL_S);
     const timeoutMs = milliseconds(def.timeout, DEFAULT_TIMEOUT_S);
-    // Node-RED's node API beyond what the other nodes need (nodes/shared/red.ts).
-    const flowNode = node as Node & { context(): PollStore; send: SendFunction };
-    const polls = new PollRegistry(
-      (count) => {
-        if (count > 0) node.status({ fill: 'blue', shape: 'ring', text: RED._('scb-m2m-history.status.polling', { count }) });
-      },
-      flowNode.context(),
-      (err) => node.warn(RED._('scb-m2m-history.errors.poll-store', { reason: err.message })),
-    );
-    // Polls resumed from the context have no input event: this stops them on close. Registered
-    // before handleInput's close, so the registry is frozen before any poll is aborted.
-    const resumed = new AbortController();
-    node.on('close', (_removed, done) => {
-      const unfinished = polls.freeze();
-      // Without a persistent context store they are gone with this node: say which, so nothing is lost unseen.
-      if (unfinished.length > 0) node.warn(RED._('scb-m2m-history.warnings.polls-stopped', { count: unfinished.length, ids: unfinished.join(', ') }));
-      resumed.abort();
-      done();
-    });
+    const graceSetting = Number(RED.settings.scbM2mUnknownUploadGraceMs);
+    const graceMs = Number.isFinite(graceSetting) && graceSetting >= 0 ? graceSetting : UNKNOWN_UPLOAD_GRACE_MS;
+    /** Journal records this node is polling now (the status counts them). */
+    const polling = new Set<string>();
+    const showPolling = () => {
+      if (polling.size > 0) node.status({ fill: 'blue', shape: 'ring', text: RED._('scb-m2m-history.status.polling', { count: polling.size }) });
+    };
 
     // The classification rule is prepared once; a broken one is reported at deploy and on each msg.
     const ruleText = (def.rule ?? '').trim();
@@ -100,18 +96,28 @@ export = function (RED: NodeAPI): void {
       }
     }
 
-    const flow = handleInput(RED, node, def.config, async (msg, { client, signal, send }) => {
+    const flow = handleInput(RED, node, def.config, async (msg, { config, client, signal, send }) => {
       if (ruleError) throw ruleError;
       const uploadId = uploadIdOf(msg);
       if (uploadId === undefined) {
         const list = await client.history(undefined, { signal });
         deliver(msg, send, list, 'accepted', RED._('scb-m2m-history.status.list', { count: Array.isArray(list.body) ? list.body.length : 0 }));
-      } else if (poll) {
-        await pollUntilDecided(client, uploadId, Date.now() + timeoutMs, msg, send, signal);
-      } else {
-        const { result, status } = await check(client, uploadId, { signal });
-        deliver(msg, send, result, status);
+        return;
       }
+      const journal = await journalFor(RED, config.id);
+      let record = journal.findByUploadId(uploadId);
+      if (poll) {
+        // The poll lives in the journal, so a restart or redeploy picks it up again.
+        const pollOf = { nodeId: node.id, deadline: Date.now() + timeoutMs, msg: storableMsg(msg) };
+        record = record
+          ? await journal.update(record.id, { poll: pollOf })
+          : await journal.create({ state: 'sent', uploadId, node: nodeRef(node), poll: pollOf, note: RED._('scb-m2m-history.journal.polled-only') });
+        await pollUntilDecided(client, journal, record, msg, send, signal);
+        return;
+      }
+      const { result, status } = await check(client, uploadId, record);
+      if (record && status !== 'pending') await decide(journal, record, result, status);
+      await finish(msg, send, result, status);
     });
 
     function applyRule(record: unknown): Promise<ScbStatus> {
@@ -128,59 +134,150 @@ export = function (RED: NodeAPI): void {
       );
     }
 
-    async function check(client: M2MClient, uploadId: string, options: RequestOptions) {
-      const result = await client.history(uploadId, options);
+    /**
+     * SCB's answer for one upload, classified. A 404 for an uploadId that SCB itself gave (an
+     * upload on record) is "not known yet" for a grace period, then reported: never "not delivered".
+     */
+    async function check(client: M2MClient, uploadId: string, record: DeliveryRecord | undefined, options: RequestOptions = {}) {
+      let result: HistoryResult;
+      try {
+        result = await client.history(uploadId, options);
+      } catch (err) {
+        const sentAt = record?.target ? record.changes.find((c) => c.state === 'sent')?.at : undefined;
+        if (!(isM2MError(err) && err.code === 'UNKNOWN_UPLOAD_ID' && sentAt)) throw err;
+        if (Date.now() - Date.parse(sentAt) < graceMs) return { result: { statusCode: 404, body: null, status: 'pending' as ScbStatus }, status: 'pending' as ScbStatus };
+        throw new ValidationError(RED._('scb-m2m-history.errors.unknown-upload', { uploadId, sentAt }), {
+          code: 'UNKNOWN_UPLOAD_ID',
+          field: 'uploadId',
+          value: uploadId,
+          statusCode: 404,
+          hint: RED._('scb-m2m-history.errors.unknown-upload-hint'),
+        });
+      }
       const status = rule ? await applyRule(result.body) : result.status;
+      if (status === 'pending') node.debug(logLine.history(uploadId, status));
+      else node.log(logLine.history(uploadId, status));
       return { result, status };
+    }
+
+    /** The decision on record (and the poll closed) before it goes out: it comes out once. */
+    async function decide(journal: Journal, record: DeliveryRecord, result: HistoryResult, status: ScbStatus, pollEnded = false) {
+      if (status === 'pending' && !pollEnded) return;
+      await journal.update(record.id, {
+        state: status,
+        decision: { status, body: result.body, messages: historyMessages(result.body), at: new Date().toISOString() },
+        ...(pollEnded && { poll: undefined }),
+      });
+    }
+
+    /** Where a decided file goes: the node's folder for the decision, if it has one. */
+    async function folderFor(status: ScbStatus, msg: NodeMessage): Promise<string | undefined> {
+      const [value, type] = status === 'accepted' ? [def.acceptedDir, def.acceptedDirType] : status === 'rejected' ? [def.rejectedDir, def.rejectedDirType] : [];
+      if (!value) return undefined;
+      const dir = await new Promise<unknown>((resolve, reject) =>
+        RED.util.evaluateNodeProperty(value, type || 'str', node, msg, (err, v) => (err ? reject(err) : resolve(v))),
+      );
+      if (dir === undefined || dir === null || dir === '') return undefined;
+      if (typeof dir !== 'string') {
+        throw new ValidationError(RED._('scb-m2m-history.errors.bad-folder', { field: `${status}Dir`, type: typeof dir }), { code: 'INVALID_FOLDER', field: `${status}Dir` });
+      }
+      return path.resolve(RED.settings.fileWorkingDirectory ?? process.cwd(), dir);
+    }
+
+    /** Moves the decided file (msg.filename) to its folder, then answers on the decision's output. */
+    async function finish(msg: NodeMessage, send: SendFunction, result: HistoryResult, status: ScbStatus) {
+      msg.scbMessages = historyMessages(result.body);
+      const dir = await folderFor(status, msg);
+      if (dir && typeof msg.filename === 'string' && msg.filename !== '') {
+        const from = path.resolve(RED.settings.fileWorkingDirectory ?? process.cwd(), msg.filename);
+        try {
+          msg.filename = await moveFile(from, dir);
+          msg.movedFrom = from;
+        } catch (err) {
+          throw new ValidationError(RED._('scb-m2m-history.errors.move-failed', { from, dir, reason: (err as NodeJS.ErrnoException).code ?? String(err) }), {
+            code: 'MOVE_FAILED',
+            field: `${status}Dir`,
+            value: dir,
+          });
+        }
+      }
+      deliver(msg, send, result, status);
     }
 
     function deliver(msg: NodeMessage, send: SendFunction, result: HistoryResult, status: ScbStatus, text?: string) {
       msg.payload = result.body;
       msg.scbStatus = status;
       msg.statusCode = result.statusCode;
-      if (polls.size === 0) node.status({ ...STATUS_LOOK[status], text: text ?? RED._(`scb-m2m-history.status.${status}`) });
+      if (polling.size === 0) node.status({ ...STATUS_LOOK[status], text: text ?? RED._(`scb-m2m-history.status.${status}`) });
       send(OUTPUTS.map((output) => (output === status ? msg : null)));
     }
 
     /** Asks again every interval until SCB decides or the timeout passes; a chain of timers, never blocking other msgs. */
-    async function pollUntilDecided(client: M2MClient, uploadId: string, deadline: number, msg: NodeMessage, send: SendFunction, signal: AbortSignal) {
-      const key = polls.add(uploadId, deadline, msg);
+    async function pollUntilDecided(client: M2MClient, journal: Journal, record: DeliveryRecord, msg: NodeMessage, send: SendFunction, signal: AbortSignal) {
+      const uploadId = record.uploadId as string;
+      const deadline = record.poll?.deadline ?? Date.now();
+      polling.add(record.id);
+      working.add(record.id);
+      showPolling();
       try {
         for (;;) {
-          const { result, status } = await check(client, uploadId, { signal });
+          const { result, status } = await check(client, uploadId, journal.get(record.id), { signal });
           const remaining = deadline - Date.now();
           if (status !== 'pending' || remaining <= 0) {
-            polls.delete(key);
-            deliver(msg, send, result, status);
+            await decide(journal, record, result, status, true);
+            polling.delete(record.id);
+            await finish(msg, send, result, status);
             return;
           }
           // ±10 %: uploads sent together (a folder dropped at once) drift apart instead of asking in bursts.
           const jittered = intervalMs * (0.9 + Math.random() * 0.2);
           await sleep(Math.min(jittered, remaining), undefined, { signal });
         }
+      } catch (err) {
+        // Stopped by a redeploy or shutdown: the poll stays on record for the next start. Failed: it is over (the Catch node has it).
+        if (!isInterruption(err, signal) && journal.get(record.id)?.poll) await journal.update(record.id, { poll: undefined, note: RED._('scb-m2m-history.journal.poll-failed', { reason: errorOf(err).message }) });
+        throw err;
       } finally {
-        polls.delete(key);
+        polling.delete(record.id);
+        working.delete(record.id);
+        showPolling();
       }
     }
 
-    /**
-     * A poll left unfinished by a restart or redeploy: same outputs, same rule; a failure goes to
-     * a Catch node with its msg and shows on the status, as for a msg that came in.
-     */
-    async function resume(saved: SavedPoll) {
-      // The memory store answers at once, inside this constructor: Node-RED wires the flow's Catch
-      // nodes only after every node is created, so report nothing before the flow has started.
-      await new Promise(setImmediate);
+    // Polls carried by the journal across redeploys and restarts: resumed once the flow has started
+    // (Catch nodes are wired only then), same outputs and rule; a failure reaches a Catch node.
+    const resumed = new AbortController();
+    const resuming = new Set<Promise<void>>();
+    node.on('close', (_removed, done) => {
+      resumed.abort();
+      void Promise.allSettled([...resuming]).then(() => done());
+    });
+    async function resume(journal: Journal, record: DeliveryRecord) {
+      const msg: NodeMessage = { ...(record.poll?.msg ?? {}) };
       try {
         if (ruleError) throw ruleError;
         if (!flow.config) throw flow.noConfig();
         const client = await flow.config.acquireClient();
-        await pollUntilDecided(client, saved.uploadId, saved.deadline, saved.msg, (out) => flowNode.send(out), resumed.signal);
+        await pollUntilDecided(client, journal, record, msg, (out) => node.send(out), resumed.signal);
       } catch (err) {
-        if (!resumed.signal.aborted) node.error(flow.failed(saved.msg, err), saved.msg);
+        if (!resumed.signal.aborted) node.error(flow.failed(msg, err), msg);
       }
     }
-    polls.restore((saved) => void resume(saved));
+    setImmediate(() => {
+      const config = flow.config;
+      if (!config) return;
+      journalFor(RED, config.id).then(
+        (journal) => {
+          for (const record of journal.list().reverse()) {
+            if (record.poll?.nodeId !== node.id || !record.uploadId || working.has(record.id)) continue;
+            const task = resume(journal, record);
+            resuming.add(task);
+            void task.finally(() => resuming.delete(task));
+          }
+        },
+        (err: unknown) => node.error(flow.failed({}, err)),
+      );
+    });
   }
   RED.nodes.registerType('scb-m2m-history', ScbM2mHistoryNode as (this: never, def: never) => void);
 };

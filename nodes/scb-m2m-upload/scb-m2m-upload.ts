@@ -1,10 +1,14 @@
 /** scb-m2m-upload: sends one file to SCB and answers with its upload id. */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { ValidationError } from '../../lib';
+import { NetworkError, ValidationError, historyRecordMatches, isM2MError } from '../../lib';
+import type { M2MClient } from '../../lib';
+import { sha256File, sha256Of, openJournals, type DeliveryRecord, type DeliverySource, type DeliveryTarget, type Journal } from '../../lib/journal';
 import type { UploadRequest, UploadSource } from '../../lib/types';
-import type { NodeAPI, NodeDef, Node, NodeMessage } from '../shared/red';
+import type { NodeAPI, NodeDef, Node, NodeMessage, SendFunction } from '../shared/red';
 import { handleInput } from '../shared/flow-node';
+import { logLine } from '../shared/log';
+import { errorOf, isInterruption, journalDir, journalFor, nodeRef, recordQuietly, storableMsg, working } from '../shared/journal';
 
 /** The fields a msg may override, in the order the dialog shows them. */
 const FIELDS = ['organisationsnummer', 'undersokning', 'referensperiod', 'filformat', 'version'] as const;
@@ -18,6 +22,20 @@ type UploadDef = NodeDef & { config?: string } & Partial<Record<Field | `${Field
 
 /** How much of an upload id the status shows: enough to recognise it in msg.uploadId. */
 const SHORT_ID = 8;
+/** States a node picks up again at start: never closed at SCB, or closed without an answer on record. */
+const RESUMABLE = ['queued', 'sending', 'interrupted', 'closing'];
+
+/** The content to send and what the journal keeps of where it came from. */
+interface Content {
+  source: UploadSource;
+  journalled: DeliverySource;
+  /** The bytes of an in-memory source, spooled while in flight. */
+  bytes?: Buffer;
+}
+
+function describeTarget(t: DeliveryTarget): string {
+  return [t.organisationsnummer, t.undersokning, t.referensperiod, t.filformat, t.version].filter(Boolean).join(', ');
+}
 
 export = function (RED: NodeAPI): void {
   /** A field's text: undefined when empty; numbers as typed; anything else is refused, naming where it came from. */
@@ -69,6 +87,7 @@ export = function (RED: NodeAPI): void {
   function ScbM2mUploadNode(this: Node, def: UploadDef) {
     RED.nodes.createNode(this, def);
     const node = this;
+    const short = (id: string) => (id.length > SHORT_ID ? `${id.slice(0, SHORT_ID)}…` : id);
 
     /** msg.<field>, else the node's property, else the config node's default. */
     async function fieldOf(field: Field, msg: NodeMessage, defaults: Record<string, string>): Promise<string | undefined> {
@@ -84,9 +103,7 @@ export = function (RED: NodeAPI): void {
       return defaults[field] || undefined;
     }
 
-    handleInput(RED, node, def.config, async (msg, { config, client, signal, send }) => {
-      const defaults: Record<string, string> = {};
-      for (const field of CONFIG_DEFAULTS) defaults[field] = config[field];
+    async function targetOf(msg: NodeMessage, defaults: Record<string, string>): Promise<DeliveryTarget> {
       const values: Partial<Record<Field, string>> = {};
       for (const field of FIELDS) values[field] = await fieldOf(field, msg, defaults);
       for (const field of REQUIRED) {
@@ -95,31 +112,239 @@ export = function (RED: NodeAPI): void {
           throw new ValidationError(RED._(`scb-m2m-upload.errors.${where}`, { field }), { code: 'MISSING', field });
         }
       }
-      const source = await sourceOf(msg);
-      const request: UploadRequest = {
+      return {
         organisationsnummer: values.organisationsnummer ?? '',
         undersokning: values.undersokning ?? '',
-        referensperiod: values.referensperiod,
         filformat: values.filformat ?? '',
-        version: values.version,
+        ...(values.referensperiod !== undefined && { referensperiod: values.referensperiod }),
+        ...(values.version !== undefined && { version: values.version }),
         filnamn: filnamnOf(msg),
-        source,
       };
-      node.status({ fill: 'blue', shape: 'ring', text: RED._('scb-m2m-upload.status.sending') });
-      const result = await client.upload(request, {
-        signal,
-        onProgress: (p) => {
-          if (p.segments > 1) {
-            node.status({ fill: 'blue', shape: 'ring', text: RED._('scb-m2m-upload.status.segment', { segment: p.segment, segments: p.segments }) });
-          }
-        },
+    }
+
+    async function contentOf(msg: NodeMessage): Promise<Content> {
+      const source = await sourceOf(msg);
+      if ('buffer' in source) {
+        return { source, bytes: source.buffer, journalled: { kind: 'memory', encoding: Buffer.isBuffer(msg.payload) ? 'buffer' : 'utf8' } };
+      }
+      const stat = await fs.stat(source.path);
+      return { source, journalled: { kind: 'path', path: source.path, size: stat.size, mtimeMs: stat.mtimeMs } };
+    }
+
+    /** Refuses a file that SCB has (or may have) already, unless msg.resend asks for it. */
+    async function duplicateOf(server: string, target: DeliveryTarget, sha256: string): Promise<DeliveryRecord | undefined> {
+      for (const journal of await openJournals(journalDir(RED))) {
+        const earlier = journal.findDuplicate(server, target, sha256);
+        if (earlier) return earlier;
+      }
+      return undefined;
+    }
+
+    /**
+     * Sends a journalled delivery and answers its msg. The record follows every step; the
+     * closing request goes out only once "closing" is on disk, so a crash is never mistaken
+     * for "not sent". Cut short by a redeploy or shutdown: recorded, not reported (resumed at start).
+     */
+    async function send(
+      journal: Journal,
+      record: DeliveryRecord,
+      content: Content,
+      msg: NodeMessage,
+      client: M2MClient,
+      signal: AbortSignal,
+      output: SendFunction,
+    ): Promise<void> {
+      working.add(record.id);
+      try {
+        const target = record.target as DeliveryTarget;
+        const request: UploadRequest = { ...target, source: content.source };
+        node.status({ fill: 'blue', shape: 'ring', text: RED._('scb-m2m-upload.status.sending') });
+        const result = await client.upload(request, {
+          signal,
+          onProgress: (p) => {
+            node.debug(logLine.segment(request, p));
+            if (p.segments > 1) {
+              node.status({ fill: 'blue', shape: 'ring', text: RED._('scb-m2m-upload.status.segment', { segment: p.segment, segments: p.segments }) });
+            }
+            recordQuietly(node, journal.update(record.id, { state: 'sending', segment: p.segment, segments: p.segments }));
+          },
+          beforeClosing: async () => {
+            await journal.update(record.id, { state: 'closing' });
+          },
+        });
+        node.log(logLine.uploaded(request, result));
+        await journal.update(record.id, {
+          state: 'sent',
+          uploadId: result.uploadId,
+          ...(result.timeStamp && { timeStamp: result.timeStamp }),
+        });
+        if (content.bytes) await journal.dropSpool(record.id);
+        msg.uploadId = result.uploadId;
+        msg.statusCode = result.statusCode;
+        msg.payload = result.body;
+        node.status({ fill: 'green', shape: 'dot', text: RED._('scb-m2m-upload.status.sent', { id: short(result.uploadId) }) });
+        output(msg);
+      } catch (err) {
+        const closing = journal.get(record.id)?.state === 'closing';
+        if (isInterruption(err, signal)) {
+          // Closing when stopped: SCB may hold it; left "closing" for the next start to look up in the history.
+          if (!closing) await journal.update(record.id, { state: 'interrupted', note: RED._('scb-m2m-upload.journal.interrupted') });
+          node.status({ fill: 'grey', shape: 'ring', text: RED._('scb-m2m-upload.status.interrupted') });
+          return;
+        }
+        const unanswered = closing && !(isM2MError(err) && err.statusCode !== undefined);
+        await journal.update(record.id, { state: unanswered ? 'uncertain' : 'failed', error: errorOf(err) });
+        if (content.bytes) await journal.dropSpool(record.id);
+        throw err;
+      } finally {
+        working.delete(record.id);
+      }
+    }
+
+    const flow = handleInput(RED, node, def.config, async (msg, { config, client, signal, send: output }) => {
+      const defaults: Record<string, string> = {};
+      for (const field of CONFIG_DEFAULTS) defaults[field] = config[field];
+      const target = await targetOf(msg, defaults);
+      const content = await contentOf(msg);
+      const journal = await journalFor(RED, config.id);
+      const { sha256, size } = content.bytes ? { sha256: sha256Of(content.bytes), size: content.bytes.length } : await sha256File((content.source as { path: string }).path);
+      const earlier = await duplicateOf(client.apiRoot, target, sha256);
+      const resend = msg.resend === true;
+      if (earlier && !resend) {
+        throw new ValidationError(
+          RED._('scb-m2m-upload.errors.already-delivered', {
+            filnamn: target.filnamn,
+            target: describeTarget(target),
+            at: earlier.createdAt,
+            uploadId: earlier.uploadId ?? RED._('scb-m2m-upload.journal.no-upload-id'),
+            state: earlier.state,
+          }),
+          { code: 'ALREADY_DELIVERED', field: 'resend', value: earlier.uploadId },
+        );
+      }
+      // No await between the check above and this: a second msg with the same file finds this record.
+      const record = journal.create({
+        target,
+        environment: config.environment,
+        server: client.apiRoot,
+        source: content.journalled,
+        size,
+        sha256,
+        msg: storableMsg(msg, content.bytes !== undefined),
+        node: nodeRef(node),
+        ...(earlier && { resendOf: earlier.id }),
+        ...(earlier && { note: RED._('scb-m2m-upload.journal.resend', { uploadId: earlier.uploadId ?? earlier.id }) }),
       });
-      msg.uploadId = result.uploadId;
-      msg.statusCode = result.statusCode;
-      msg.payload = result.body;
-      const id = result.uploadId.length > SHORT_ID ? `${result.uploadId.slice(0, SHORT_ID)}…` : result.uploadId;
-      node.status({ fill: 'green', shape: 'dot', text: RED._('scb-m2m-upload.status.sent', { id }) });
-      send(msg);
+      const created = await record;
+      if (content.bytes) await journal.spool(created.id, content.bytes);
+      await send(journal, created, content, msg, client, signal, output);
+    });
+
+    /** Why a journalled source cannot be sent again as it was; undefined: it can, with this content. */
+    async function reload(journal: Journal, record: DeliveryRecord, msg: NodeMessage): Promise<Content | string> {
+      const source = record.source;
+      if (!source) return 'source-gone';
+      if (source.kind === 'memory') {
+        const bytes = await journal.readSpool(record.id);
+        if (!bytes) return 'source-gone';
+        if (sha256Of(bytes) !== record.sha256) return 'source-changed';
+        msg.payload = source.encoding === 'utf8' ? bytes.toString('utf8') : bytes;
+        return { source: { buffer: bytes }, bytes, journalled: source };
+      }
+      const stat = await fs.stat(source.path).catch(() => undefined);
+      if (!stat || !stat.isFile()) return 'source-gone';
+      if (stat.size !== source.size || stat.mtimeMs !== source.mtimeMs) return 'source-changed';
+      if ((await sha256File(source.path)).sha256 !== record.sha256) return 'source-changed';
+      return { source: { path: source.path }, journalled: source };
+    }
+
+    /**
+     * Closed at SCB without an answer on record: found in SCB's history, it is sent (its
+     * result comes out as if answered); not found, it is reported and never sent again blindly.
+     */
+    async function settleClosing(journal: Journal, record: DeliveryRecord, msg: NodeMessage, client: M2MClient): Promise<void> {
+      const target = record.target as DeliveryTarget;
+      const closedAt = Date.parse([...record.changes].reverse().find((c) => c.state === 'closing')?.at ?? record.updatedAt);
+      const known = new Set((await openJournals(journalDir(RED))).flatMap((j) => j.list().map((r) => r.uploadId)).filter(Boolean));
+      let found: Array<{ record: unknown }> = [];
+      try {
+        const list = await client.history();
+        found = (list.items ?? []).filter(
+          (item) => historyRecordMatches(item.record, target, closedAt) && !known.has(String((item.record as Record<string, unknown>).id ?? '')),
+        );
+      } catch (err) {
+        node.warn(RED._('scb-m2m-upload.warnings.history-unavailable', { reason: errorOf(err).message }));
+      }
+      const id = found.length === 1 ? (found[0].record as Record<string, unknown>).id : undefined;
+      if (typeof id === 'string' && id !== '') {
+        await journal.update(record.id, { state: 'sent', uploadId: id, note: RED._('scb-m2m-upload.journal.found-in-history') });
+        msg.uploadId = id;
+        msg.statusCode = 200;
+        msg.payload = found[0].record;
+        node.status({ fill: 'green', shape: 'dot', text: RED._('scb-m2m-upload.status.sent', { id: short(id) }) });
+        node.send(msg);
+        return;
+      }
+      const err = new NetworkError(RED._('scb-m2m-upload.errors.uncertain', { filnamn: target.filnamn, target: describeTarget(target), at: new Date(closedAt).toISOString() }), {
+        code: 'DELIVERY_UNCERTAIN',
+        retryable: false,
+        hint: RED._('scb-m2m-upload.errors.uncertain-hint'),
+      });
+      await journal.update(record.id, { state: 'uncertain', error: errorOf(err) });
+      if (record.source?.kind === 'memory') await journal.dropSpool(record.id);
+      throw err;
+    }
+
+    /** One delivery this node left unfinished (redeploy, restart, crash): sent again, settled or reported. */
+    async function resume(journal: Journal, record: DeliveryRecord, client: M2MClient, signal: AbortSignal): Promise<void> {
+      const msg: NodeMessage = { ...(record.msg ?? {}), resumed: true };
+      const target = record.target as DeliveryTarget;
+      try {
+        if (record.state === 'closing') return await settleClosing(journal, record, msg, client);
+        const content = await reload(journal, record, msg);
+        if (typeof content === 'string') {
+          const err = new ValidationError(RED._(`scb-m2m-upload.errors.${content}`, { filnamn: target.filnamn, target: describeTarget(target), path: record.source?.kind === 'path' ? record.source.path : RED._('scb-m2m-upload.journal.in-memory') }), {
+            code: content === 'source-gone' ? 'SOURCE_GONE' : 'SOURCE_CHANGED',
+            field: 'filename',
+          });
+          await journal.update(record.id, { state: 'failed', error: errorOf(err) });
+          if (record.source?.kind === 'memory') await journal.dropSpool(record.id);
+          throw err;
+        }
+        await journal.update(record.id, { state: 'queued', note: RED._('scb-m2m-upload.journal.resumed') });
+        node.log(RED._('scb-m2m-upload.log.resumed', { filnamn: target.filnamn, target: describeTarget(target) }));
+        await send(journal, record, content, msg, client, signal, (out) => node.send(out));
+      } catch (err) {
+        if (isInterruption(err, signal)) return;
+        node.warn(RED._('scb-m2m-upload.warnings.not-resumed', { filnamn: target.filnamn, target: describeTarget(target), reason: errorOf(err).message }));
+        node.error(flow.failed(msg, err), msg);
+      }
+    }
+
+    const resumed = new AbortController();
+    const resuming = new Set<Promise<void>>();
+    node.on('close', (_removed, done) => {
+      resumed.abort();
+      // Their journal lines ("interrupted") are written before the next node reads them.
+      void Promise.allSettled([...resuming]).then(() => done());
+    });
+    // After the flow has started (Catch nodes are wired only then): what this node left unfinished.
+    setImmediate(() => {
+      const config = flow.config;
+      if (!config) return;
+      void (async () => {
+        const journal = await journalFor(RED, config.id);
+        const mine = journal.list().filter((r) => r.node?.id === node.id && r.target && RESUMABLE.includes(r.state) && !working.has(r.id));
+        if (mine.length === 0) return;
+        const client = await config.acquireClient();
+        for (const record of mine.reverse()) {
+          const task = resume(journal, record, client, resumed.signal);
+          resuming.add(task);
+          void task.finally(() => resuming.delete(task));
+        }
+      })().catch((err: unknown) => {
+        if (!resumed.signal.aborted) node.error(flow.failed({}, err));
+      });
     });
   }
   RED.nodes.registerType('scb-m2m-upload', ScbM2mUploadNode as (this: never, def: never) => void);

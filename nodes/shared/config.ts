@@ -44,6 +44,7 @@ export interface ErrorReport {
 export interface ScbM2mConfigNode extends Node {
   readonly organisationsnummer: string;
   readonly undersokning: string;
+  readonly environment: Environment;
   /** The client of this deployment; rejects with the certificate problem found at deploy. */
   acquireClient(): Promise<M2MClient>;
   certificateReport(): Promise<CertificateReport>;

@@ -8,6 +8,7 @@ import type { M2MClient } from '../../lib';
 import { ValidationError, isM2MError } from '../../lib';
 import type { DoneFunction, Node, NodeAPI, NodeMessage, NodeStatus, SendFunction } from './red';
 import { type ScbM2mConfigNode, findConfigNode } from './config';
+import { errorOf } from './journal';
 
 export interface InputContext {
   config: ScbM2mConfigNode;
@@ -45,6 +46,8 @@ export function handleInput(RED: NodeAPI, node: Node, configId: unknown, handle:
   const failed = (msg: NodeMessage, err: unknown): Error => {
     const error = err instanceof Error ? err : new Error(String(err));
     if (isM2MError(error) && error.statusCode !== undefined) msg.statusCode = error.statusCode;
+    // For a flow that routes on the fault (certificate to its owner, server faults to a retry) without parsing text.
+    msg.scbError = errorOf(error);
     node.status(config ? config.statusFor(error) : noConfigStatus());
     return error;
   };

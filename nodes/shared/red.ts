@@ -33,7 +33,10 @@ export interface Node {
   on(event: 'input', listener: (msg: NodeMessage, send: SendFunction, done: DoneFunction) => void): void;
   on(event: 'close', listener: (removed: boolean, done: () => void) => void): void;
   status(status: NodeStatus | Record<string, never>): void;
+  /** Sends outside an input handler (work resumed at start). */
+  send(msg: NodeMessage | Array<NodeMessage | null>): void;
   log(message: unknown): void;
+  debug(message: unknown): void;
   warn(message: unknown): void;
   error(message: unknown, msg?: NodeMessage): void;
 }
@@ -50,11 +53,14 @@ export interface NodeDef {
 /** Express's request and response, as far as the admin endpoints use them. */
 export interface AdminRequest {
   params: Record<string, string>;
+  query: Record<string, unknown>;
   body?: unknown;
 }
 export interface AdminResponse {
   status(code: number): AdminResponse;
   json(body: unknown): void;
+  set(name: string, value: string): AdminResponse;
+  send(body: string): void;
 }
 export type AdminHandler = (req: AdminRequest, res: AdminResponse, next: () => void) => void;
 
@@ -89,6 +95,17 @@ export interface NodeAPI {
     post(path: string, ...handlers: AdminHandler[]): void;
   };
   auth: { needsPermission(permission: string): AdminHandler };
-  settings: { fileWorkingDirectory?: string; [name: string]: unknown };
+  /** The runtime's events: `flows:started` once every node of a (re)deploy or start is running. */
+  events: {
+    on(event: string, listener: (...args: unknown[]) => void): void;
+    removeListener(event: string, listener: (...args: unknown[]) => void): void;
+  };
+  settings: { fileWorkingDirectory?: string; userDir?: string; [name: string]: unknown };
   _(key: string, substitutions?: Record<string, unknown>): string;
+}
+
+/** What a plugin (plugins/) gets besides the nodes' API: its registration and the editor's comms. */
+export interface PluginAPI extends NodeAPI {
+  plugins: { registerPlugin(id: string, definition: { type?: string; onadd?: () => void }): void };
+  comms: { publish(topic: string, data: unknown, retain?: boolean): void };
 }

@@ -5,7 +5,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { REPO } from '../helpers/node-red-process';
+import type { Simulator } from '../../simulator/types';
+import { REPO, removeDir, type NodeRedProcess } from '../helpers/node-red-process';
 
 export const CHROMIUM = process.env.SCB_M2M_CHROMIUM ?? '/usr/bin/chromium';
 const ARGS = [
@@ -60,4 +61,29 @@ export async function screenshot(
     fs.writeFileSync(path.join(README_SCREENSHOTS, `${options.readme}.png`), png);
   }
   return png;
+}
+
+/**
+ * What the editor got wrong, as it happens: uncaught errors, console errors of this Node-RED's
+ * pages (the editor also asks catalogue.nodered.org, unreachable here) and failed requests for
+ * our own resources (admin routes and icons).
+ */
+export function collectErrors(page: Page, nodeRedUrl: string): string[] {
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  page.on('console', (message) => {
+    if (message.type() === 'error' && message.location().url.startsWith(nodeRedUrl)) errors.push(message.text());
+  });
+  page.on('response', (response) => {
+    if (response.status() >= 400 && /scb-m2m|icons\/@flowreport/.test(response.url())) errors.push(`${response.status()} ${response.url()}`);
+  });
+  return errors;
+}
+
+/** A browser suite's after hook: the browser, Node-RED and the simulator stopped, the dirs removed. */
+export async function tearDown(parts: { browser?: Browser; nodeRed?: NodeRedProcess; simulator?: Simulator; dirs: Array<string | undefined> }): Promise<void> {
+  await parts.browser?.close();
+  await parts.nodeRed?.stop();
+  await parts.simulator?.stop();
+  for (const dir of parts.dirs) removeDir(dir);
 }

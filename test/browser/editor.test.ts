@@ -13,8 +13,8 @@ import * as path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { startSimulator } from '../../simulator';
 import type { Simulator, SimulatorCertificate } from '../../simulator/types';
-import { launchChromium, screenshot, skipWithoutChromium } from './chromium';
-import { adminRequest, makeUserDir, removeDir, startNodeRed, type NodeRedProcess } from '../helpers/node-red-process';
+import { launchChromium, screenshot, skipWithoutChromium, tearDown } from './chromium';
+import { adminRequest, makeUserDir, startNodeRed, type NodeRedProcess } from '../helpers/node-red-process';
 
 /** What the page exposes of Node-RED's editor API (read only to check what the browser holds). */
 declare const RED: {
@@ -65,11 +65,7 @@ describe('editor in a real browser (Chromium + Node-RED + simulator)', function 
 
   after(async function () {
     this.timeout(60_000);
-    await browser?.close();
-    await nodeRed?.stop();
-    await simulator?.stop();
-    removeDir(userDir);
-    removeDir(work);
+    await tearDown({ browser, nodeRed, simulator, dirs: [userDir, work] });
   });
 
   it('shows the three flow nodes under "SCB M2M" in the palette and registers the config node', async () => {
@@ -140,7 +136,7 @@ describe('editor in a real browser (Chromium + Node-RED + simulator)', function 
     const heartbeatsBefore = simulator.stats().heartbeats;
     const startedAt = Date.now();
     await page.click('#scb-m2m-config-test');
-    const answer = page.locator('#scb-m2m-config-certificate .scb-m2m-config-ok, #scb-m2m-config-certificate .scb-m2m-config-error');
+    const answer = page.locator('#scb-m2m-config-connection .scb-m2m-config-ok, #scb-m2m-config-connection .scb-m2m-config-error');
     await answer.waitFor();
     const text = await answer.innerText();
     const time = /Server time: "?([^"\s(]+)/.exec(text);
@@ -188,16 +184,15 @@ describe('editor in a real browser (Chromium + Node-RED + simulator)', function 
     // What a user does: save a report into the folder the example watches.
     const file = path.join(work, 'outbox', 'V40_browser.xml');
     fs.writeFileSync(file, '<?xml version="1.0" encoding="utf-8"?>\n<Report ReportingAgentCode="9990000045"/>\n');
-    const result = page.locator('.red-ui-debug-content-list .red-ui-debug-msg', { hasText: 'accepted' });
+    const result = page.locator('.red-ui-debug-content-list .red-ui-debug-msg', { hasText: 'ACCEPTED V40_browser.xml' });
     await result.waitFor({ timeout: 30_000 });
     const [delivery] = simulator.deliveries();
     assert.ok(delivery, 'the simulator received the file');
     assert.equal(delivery.filnamn, 'V40_browser.xml');
     assert.equal(delivery.organisationsnummer, ORGANISATIONSNUMMER);
     assert.equal(delivery.undersokning, 'VINN');
-    // The preview cuts long strings: open the payload as a user would to read the whole upload id.
-    await result.locator('.red-ui-debug-msg-object-handle').first().click();
-    await result.getByText(delivery.deliveryId).waitFor();
+    // One line a person reads without opening anything: the decision, the file, survey and period, where it went (the preview cuts the path).
+    assert.match(await result.locator('.red-ui-debug-msg-payload').innerText(), /^"ACCEPTED V40_browser\.xml \(VINN, \d{4}-\d{2}-\d{2}\): moved to /);
     // The example then moves the accepted file to the done folder.
     const done = path.join(work, 'done', 'V40_browser.xml');
     for (const deadline = Date.now() + 10_000; !(fs.existsSync(done) && !fs.existsSync(file)); ) {

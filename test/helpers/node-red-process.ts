@@ -67,7 +67,7 @@ export function writeSettings(userDir: string, settings: Record<string, unknown>
 }
 
 /** adminAuth for `settings`: the credentials strategy with these users (passwords hashed here). */
-export function credentialsAuth(users: Array<{ username: string; password: string; permissions: string }>): Record<string, unknown> {
+export function credentialsAuth(users: Array<{ username: string; password: string; permissions: string | string[] }>): Record<string, unknown> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const bcrypt = require('bcryptjs') as { hashSync(password: string, rounds: number): string };
   return { type: 'credentials', users: users.map((user) => ({ ...user, password: bcrypt.hashSync(user.password, 4) })) };
@@ -84,6 +84,8 @@ export interface NodeRedProcess {
   output(): string;
   /** SIGTERM (Node-RED closes its flows and flushes context), then waits for the exit; SIGKILL after 10 s. */
   stop(): Promise<void>;
+  /** SIGKILL, as a crash or a power cut ends it: nothing is closed or flushed. Waits for the exit. */
+  kill(): Promise<void>;
 }
 
 export interface StartOptions {
@@ -120,6 +122,10 @@ export function startNodeRed(userDir: string, options: StartOptions = {}): Promi
     userDir,
     output: () => output,
     stop: () => stopChild(child, exited),
+    kill: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
   });
   return new Promise<NodeRedProcess>((resolve, reject) => {
     const timeoutMs = options.timeoutMs ?? 30_000;

@@ -18,6 +18,8 @@ export interface TestNode {
   on(event: string, listener: (...args: unknown[]) => void): void;
   context(): { flow: { set(key: string, value: unknown): void }; global: { set(key: string, value: unknown): void } };
   status: { getCalls(): Array<{ thisValue: unknown; args: unknown[] }> };
+  log: { getCalls(): Array<{ thisValue: unknown; args: unknown[] }> };
+  debug: { getCalls(): Array<{ thisValue: unknown; args: unknown[] }> };
   warn: { getCalls(): Array<{ thisValue: unknown; args: unknown[] }> };
   error: { getCalls(): Array<{ thisValue: unknown; args: unknown[] }> };
 }
@@ -46,6 +48,11 @@ export const helper = require('node-red-node-test-helper') as TestHelper;
 // SCB_M2M_NODE_RED: another Node-RED's package directory (scripts/test-node-red-5.sh); the helper takes its core nodes from the same tree.
 helper.init(require.resolve(process.env.SCB_M2M_NODE_RED ?? 'node-red'));
 
+// Suites that do not use nodeSuite keep their delivery journals here, never in the user's home.
+const SUITE_JOURNAL_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'scb-m2m-journal-'));
+helper.settings({ scbM2mJournalDir: SUITE_JOURNAL_DIR });
+process.on('exit', () => fs.rmSync(SUITE_JOURNAL_DIR, { recursive: true, force: true }));
+
 const NODES_DIR = path.join(__dirname, '..', '..', 'nodes');
 /** Our four node modules, compiled beside their sources. */
 export const scbNodes: unknown[] = ['scb-m2m-config', 'scb-m2m-heartbeat', 'scb-m2m-upload', 'scb-m2m-history'].map((type) =>
@@ -61,6 +68,10 @@ export interface NodeSuite {
   readonly simulator: Simulator;
   /** A temporary dir (only with `tmpDir`), removed after the suite. */
   readonly dir: string;
+  /** This test's delivery journal folder (new for every test). */
+  readonly journalDir: string;
+  /** helper.settings() with this test's journal folder kept. */
+  useSettings(settings?: Record<string, unknown>): void;
 }
 
 /**
@@ -69,21 +80,31 @@ export interface NodeSuite {
  * and the flow unloaded; after all the flow unloaded, the simulator stopped and both dirs removed.
  */
 export function nodeSuite(options: { simulator?: SimulatorOptions; tmpDir?: string } = {}): NodeSuite {
-  const ctx = {} as { simulator: Simulator; dir: string };
+  const ctx = {} as { simulator: Simulator; dir: string; journalDir: string };
   before(async () => {
     ctx.simulator = await startSimulator(options.simulator);
     if (options.tmpDir) ctx.dir = fs.mkdtempSync(path.join(os.tmpdir(), options.tmpDir));
   });
+  // Each test starts with an empty delivery journal: one test's deliveries are not the next one's duplicates.
+  beforeEach(() => {
+    ctx.journalDir = fs.mkdtempSync(path.join(os.tmpdir(), 'scb-m2m-journal-'));
+    useSettings();
+  });
   afterEach(async () => {
     ctx.simulator.faults.clear();
     await helper.unload();
+    fs.rmSync(ctx.journalDir, { recursive: true, force: true });
   });
   after(async () => {
     await helper.unload();
     await ctx.simulator?.stop();
     for (const dir of [ctx.dir, ctx.simulator?.dir]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
-  return ctx;
+  /** Runtime settings for the next loads, always with this test's journal folder. */
+  function useSettings(settings: Record<string, unknown> = {}): void {
+    helper.settings({ scbM2mJournalDir: ctx.journalDir, ...settings });
+  }
+  return Object.assign(ctx, { useSettings });
 }
 
 /** A tab, a catch node wired to helper `caught`, and the config node pointing at the simulator. */
