@@ -99,7 +99,19 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     clients.set(normaliseSerial(c.serialNumber), certificate);
   }
 
-  const stats: SimulatorStats = { connections: 0, tlsHandshakes: 0, requests: 0, heartbeats: 0, sessionsCreated: 0, uploads: 0, historyRequests: 0, refused: 0, renegotiations: 0 };
+  const stats: SimulatorStats = {
+    connections: 0,
+    tlsHandshakes: 0,
+    requests: 0,
+    heartbeats: 0,
+    sessionsCreated: 0,
+    uploads: 0,
+    historyRequests: 0,
+    refused: 0,
+    renegotiations: 0,
+    inFlight: 0,
+    maxInFlight: 0,
+  };
   const discard = (p: Promise<void>): void => void p.catch(() => undefined);
   const sessions = new SessionStore(options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS, (session) => {
     // The pending segments of a session go with it.
@@ -195,6 +207,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     certificates,
     faults: state.faults,
     stats: () => ({ ...stats, sessionsCreated: sessions.created }),
+    resetMaxInFlight: () => {
+      stats.maxInFlight = stats.inFlight;
+    },
     deliveries: () => deliveries.list(),
     settleHistory: () => deliveries.settle(),
     stop() {

@@ -517,7 +517,12 @@ function write(res: ServerResponse, answer: Answer): void {
 /** The request listener: never throws, never leaves a promise unhandled. */
 export function requestHandler(state: ServerState): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    state.stats.requests++;
+    const { stats } = state;
+    stats.requests++;
+    stats.inFlight++;
+    stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
+    // 'close' comes once the answer is sent or the connection is gone, whichever way the request ends.
+    res.once('close', () => stats.inFlight--);
     const started = Date.now();
     if (state.log) {
       const log = state.log;

@@ -122,6 +122,10 @@ export interface SimulatorStats {
   refused: number;
   /** TLS renegotiations that asked for the client certificate (clientCert 'renegotiate'). */
   renegotiations: number;
+  /** Requests being handled now: from their headers until their answer is sent or their connection is gone. */
+  inFlight: number;
+  /** The most requests in flight at once since the start or the last `resetMaxInFlight()`. */
+  maxInFlight: number;
 }
 
 export interface Simulator {
@@ -136,6 +140,8 @@ export interface Simulator {
   readonly certificates: Record<string, SimulatorCertificate>;
   readonly faults: SimulatorFaults;
   stats(): SimulatorStats;
+  /** Start counting `maxInFlight` again from the requests in flight now (a benchmark measures one scenario). */
+  resetMaxInFlight(): void;
   deliveries(): SimulatorDelivery[];
   /** Decide pending deliveries now, as if historyDelayMs had passed. */
   settleHistory(): void;

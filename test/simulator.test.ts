@@ -10,7 +10,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import * as https from 'node:https';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import * as tls from 'node:tls';
 import forge from 'node-forge';
 import { isSegmentOutOfOrder, isSessionLost, SEGMENT_SIZE, v2SegmentPath, type UploadPathParts } from '../lib/api';
@@ -641,6 +641,37 @@ describe('simulator', function () {
       assert.equal((await send(sim, { path: '/m2m/v2/history', cookie })).status, 200);
       assert.throws(() => sim.faults.failNext(0), /count must be a whole number/);
       assert.throws(() => sim.faults.failNext(1, { status: 42 }), /status must be an HTTP status/);
+    });
+  });
+
+  describe('stats', () => {
+    it('counts the requests in flight while their bodies arrive, the most at once, and 0 once answered', async () => {
+      const cookie = await heartbeat(sim);
+      // The heartbeat's answer may reach this test just before the simulator sees its response close.
+      await eventually(() => sim.stats().inFlight === 0, 10_000, 'the heartbeat to leave the count');
+      sim.resetMaxInFlight();
+      assert.deepEqual([sim.stats().inFlight, sim.stats().maxInFlight], [0, 0]);
+      // Three segments whose bodies this test holds back: each request is in flight until its body ends.
+      const content = Buffer.from('<a>in flight</a>');
+      const held = [0, 1, 2].map((i) => {
+        const { head, tail, headers } = multipartParts({}, content.length);
+        const body = new PassThrough();
+        body.write(head);
+        const target = { ...TARGET, filnamn: `in-flight-${i}.xml` };
+        const reply = send(sim, { method: 'POST', path: segmentPath(0, target), cookie, headers, body });
+        return { release: () => body.end(Buffer.concat([content, tail])), reply };
+      });
+      await eventually(() => sim.stats().inFlight === 3, 10_000, () => `3 requests in flight, not ${sim.stats().inFlight}`);
+      assert.equal(sim.stats().maxInFlight, 3);
+      held[0].release();
+      assert.equal((await held[0].reply).status, 200);
+      await eventually(() => sim.stats().inFlight === 2, 10_000, 'the answered request to leave the count');
+      for (const { release } of held.slice(1)) release();
+      for (const { reply } of held.slice(1)) assert.equal((await reply).status, 200);
+      await eventually(() => sim.stats().inFlight === 0, 10_000, () => `no request in flight, not ${sim.stats().inFlight}`);
+      assert.equal(sim.stats().maxInFlight, 3, 'the most at once is kept after they end');
+      sim.resetMaxInFlight();
+      assert.equal(sim.stats().maxInFlight, 0);
     });
   });
 });
