@@ -17,6 +17,11 @@ export function fixed(value: number, digits = 1): string {
   return Number.isFinite(value) ? value.toFixed(digits) : '-';
 }
 
+/** The times of several runs, e.g. "812 / 790 / 801". */
+export function runsMs(ms: number[]): string {
+  return ms.map((x) => fixed(x, 0)).join(' / ');
+}
+
 export function sizeLabel(bytes: number): string {
   return bytes >= 1024 * MiB ? `${bytes / (1024 * MiB)} GiB` : `${bytes / MiB} MiB`;
 }

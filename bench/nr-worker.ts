@@ -1,5 +1,5 @@
 /**
- * The Node-RED side of the benchmark, in a process of its own (forked by bench/run.ts) so
+ * The Node-RED side of the benchmark, in a process of its own (forked by bench/runner.ts) so
  * that the RSS and CPU it reports are those of a Node-RED runtime running our real nodes
  * (loaded with node-red-node-test-helper) and nothing else.
  */

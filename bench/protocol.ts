@@ -1,5 +1,5 @@
 /**
- * The messages between the benchmark (bench/run.ts) and its Node-RED worker
+ * The messages between the benchmark (bench/runner.ts) and its Node-RED worker
  * (bench/nr-worker.ts), a separate process so that its memory and CPU are its own.
  */
 import type { ClientStats } from '../lib/types';

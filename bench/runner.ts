@@ -1,0 +1,247 @@
+/**
+ * The processes the benchmark starts and ends: its Node-RED worker (bench/nr-worker.ts), the
+ * simulator's CLI and timed curl runs, each optionally pinned to CPUs with taskset.
+ */
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import type { FlowSettings, LoadOutcome, UploadOutcome, WorkerCommand, WorkerResponse } from './protocol';
+
+const ROOT = path.join(__dirname, '..');
+
+/** Keeps the last lines a child printed, to show when it fails (a pipe nobody reads would stall it). */
+function tail(child: ChildProcess, lines: string[], onLine?: (line: string) => void) {
+  for (const stream of [child.stdout, child.stderr]) {
+    let partial = '';
+    stream?.setEncoding('utf8');
+    stream?.on('data', (chunk: string) => {
+      const parts = (partial + chunk).split('\n');
+      partial = parts.pop() ?? '';
+      for (const line of parts) {
+        lines.push(line);
+        if (lines.length > 40) lines.shift();
+        onLine?.(line);
+      }
+    });
+  }
+}
+
+function waitExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), timeoutMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+/** Ends a child we started: politely, then by force after a bounded wait. */
+async function endChild(child: ChildProcess, politely: () => void, timeoutMs = 10_000): Promise<void> {
+  politely();
+  if (!(await waitExit(child, timeoutMs))) {
+    child.kill('SIGKILL');
+    await waitExit(child, timeoutMs);
+  }
+}
+
+/** A command line run on the given CPUs (taskset), or as it is. */
+function pinned(cpus: string | undefined, command: string[]): [string, string[]] {
+  const [program, ...args] = cpus ? ['taskset', '-c', cpus, ...command] : command;
+  return [program, args];
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Node-RED worker
+
+export class Worker {
+  private readonly child: ChildProcess;
+  private readonly output: string[] = [];
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private nextId = 1;
+
+  constructor(cpus?: string) {
+    this.child = fork(path.join(__dirname, 'nr-worker.js'), [], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      ...(cpus && { execPath: 'taskset', execArgv: ['-c', cpus, process.execPath] }),
+    });
+    tail(this.child, this.output);
+    this.child.on('message', (response: WorkerResponse) => {
+      const waiter = this.pending.get(response.id);
+      this.pending.delete(response.id);
+      if (response.ok) waiter?.resolve(response.result);
+      else waiter?.reject(new Error(`Node-RED worker: ${response.error}`));
+    });
+    this.child.on('exit', (code, signal) => {
+      for (const waiter of this.pending.values()) {
+        const output = this.output.join('\n');
+        waiter.reject(new Error(`Node-RED worker ended (${signal ?? code}) while busy; its last output:\n${output}`));
+      }
+      this.pending.clear();
+    });
+  }
+
+  request<T>(command: WorkerCommand, timeoutMs: number): Promise<T> {
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`Node-RED worker: no answer to ${command.op} within ${timeoutMs / 1000} s`));
+      }, timeoutMs);
+      this.pending.set(id, {
+        resolve: (v) => {
+          clearTimeout(timer);
+          resolve(v as T);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      this.child.send({ id, command });
+    });
+  }
+
+  stop(): Promise<void> {
+    return endChild(this.child, () => {
+      if (this.child.connected) this.request({ op: 'stop' }, 10_000).catch(() => this.child.kill());
+      else this.child.kill();
+    });
+  }
+}
+
+/** Runs fn with a freshly loaded worker (on the given CPUs) and always stops it. */
+export async function withWorker<T>(
+  settings: FlowSettings,
+  fn: (worker: Worker, loaded: LoadOutcome) => Promise<T>,
+  cpus?: string,
+): Promise<T> {
+  const worker = new Worker(cpus);
+  try {
+    const loaded = await worker.request<LoadOutcome>({ op: 'load', settings }, 60_000);
+    return await fn(worker, loaded);
+  } finally {
+    await worker.stop();
+  }
+}
+
+/** An upload the worker reports as failed, or without an uploadId, ends the benchmark. */
+export function assertUploaded(outcome: UploadOutcome, what: string): void {
+  if (outcome.failures.length > 0 || outcome.uploadIds.length === 0) {
+    throw new Error(`${what} failed: ${outcome.failures.join('; ') || 'no uploadId'}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The simulator's CLI
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface SimulatorProcess {
+  url: string;
+  dir: string;
+  caPath: string;
+  certPath: string;
+  passphrase: string;
+  stop(): Promise<void>;
+}
+
+/** `node simulator/cli.js --port P --dir D --no-keep-files --quiet`, ready once it printed its URL. */
+export async function startSimulatorProcess(dir: string, cpus?: string): Promise<SimulatorProcess> {
+  const port = await freePort();
+  const url = `https://127.0.0.1:${port}/`;
+  const cli = path.join(ROOT, 'simulator', 'cli.js');
+  const child = spawn(
+    ...pinned(cpus, [process.execPath, cli, '--port', String(port), '--dir', dir, '--no-keep-files', '--quiet']),
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const output: string[] = [];
+  const ready = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`the simulator did not print ${url} within 30 s:\n${output.join('\n')}`)),
+      30_000,
+    );
+    tail(child, output, (line) => {
+      if (line.includes(url)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the simulator exited (${code}):\n${output.join('\n')}`));
+    });
+  });
+  try {
+    await ready;
+  } catch (err) {
+    child.kill();
+    throw err;
+  }
+  return {
+    url,
+    dir,
+    // The CLI writes these into --dir (simulator/types.ts: `<name>.pfx`, ca.pem); `valid` uses the default passphrase.
+    caPath: path.join(dir, 'ca.pem'),
+    certPath: path.join(dir, 'valid.pfx'),
+    passphrase: 'simulator',
+    stop: () => endChild(child, () => child.kill('SIGTERM')),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// curl
+
+export interface CurlRun {
+  /** From curl's start to its exit. */
+  ms: number;
+  /** curl's CPU time, user + system. */
+  cpuMs: number;
+}
+
+/**
+ * curl run by bash, which times it and then prints, with `times`, its own CPU time and
+ * that of its children: curl's. Nothing else, such as bash starting, is in either figure.
+ */
+const TIMED_CURL =
+  'start=$EPOCHREALTIME; curl "$@"; code=$?; end=$EPOCHREALTIME; ' +
+  'echo "bench-curl $start $end" >&2; times >&2; exit $code';
+
+export function runCurl(args: string[], cpus?: string): Promise<CurlRun & { stdout: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(...pinned(cpus, ['bash', '-c', TIMED_CURL, 'curl', ...args]), {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, LC_ALL: 'C' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.once('error', reject);
+    child.once('close', (code) => {
+      // `times` prints the shell's user and system time, then (this line) its children's: "0m0.270s 0m0.220s".
+      const timed = /^bench-curl ([\d.]+) ([\d.]+)\n.*\n(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/m
+        .exec(stderr)
+        ?.slice(1)
+        .map(Number);
+      if (code !== 0) reject(new Error(`curl exited ${code}: ${stderr.trim()}`));
+      else if (!timed) reject(new Error(`bash (5 or later, for EPOCHREALTIME) did not time curl: ${stderr.trim()}`));
+      else {
+        const [start, end, userMin, userS, systemMin, systemS] = timed;
+        const cpuMs = (userMin * 60 + userS + systemMin * 60 + systemS) * 1000;
+        resolve({ ms: (end - start) * 1000, cpuMs, stdout });
+      }
+    });
+  });
+}

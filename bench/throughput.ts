@@ -1,0 +1,155 @@
+/**
+ * Part 1: throughput, CPU per byte and memory of the upload node (in a Node-RED worker) against
+ * curl, each sending the same file to a simulator process; and one segment through Node-RED's core
+ * `http request` node.
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { HEARTBEAT_PATH, apiRoot } from '../lib/api';
+import { type BenchFile, withBenchFile } from './files';
+import { MiB, fixed, mbPerSecond, median, runsMs, sizeLabel } from './format';
+import type { Options } from './options';
+import type { CoreOutcome, LoadOutcome, UploadOutcome } from './protocol';
+import { type CurlRun, type Worker, assertUploaded, startSimulatorProcess, withWorker } from './runner';
+import { type Target, curlUpload, prepareTarget, segmentUrl } from './target';
+
+export interface SizeResult {
+  bytes: number;
+  segments: number;
+  oursMs: number[];
+  curlMs: number[];
+  oursMBps: number;
+  curlMBps: number;
+  ratio: number;
+  /** CPU seconds per GiB sent (medians): the whole Node-RED process, and curl. */
+  oursCpuPerGiB: number;
+  curlCpuPerGiB: number;
+  cpuRatio: number;
+  /** Highest RSS of the Node-RED process over its RSS once the flow was loaded (warm-up included). */
+  peakGrowthMiB: number;
+  /** Highest RSS growth within one measured upload, over the RSS at its start. */
+  perUploadGrowthMiB: number;
+}
+
+export interface CoreResult {
+  bytes: number;
+  ms: number[];
+  mbps: number;
+  growthMiB: number;
+}
+
+/**
+ * The upload node (in `worker`) and curl send the same file, after one segment each way as
+ * a warm-up (JIT, TLS session, F5 session, page cache), `repeats` times each, taking turns.
+ */
+export async function sideBySide(
+  worker: Worker,
+  loaded: LoadOutcome,
+  target: Target,
+  { mib, file, segments }: BenchFile,
+  repeats: number,
+  log: (line: string) => void,
+  cpus?: string,
+): Promise<SizeResult> {
+  const bytes = mib * MiB;
+  const label = `${sizeLabel(bytes)}${cpus ? ` on CPUs ${cpus}` : ''}`;
+  let run = 0;
+  const ours = async (filename: string) => {
+    const items = [{ filename, filnamn: `ours-${mib}-${++run}.xml` }];
+    const outcome = await worker.request<UploadOutcome>({ op: 'upload', items, concurrent: false }, 15 * 60_000);
+    assertUploaded(outcome, `upload node, ${label}`);
+    return outcome;
+  };
+  const curl = (parts: string[]) => curlUpload(target, parts, `curl-${mib}-${++run}.xml`, cpus);
+  await ours(segments[0]);
+  await curl(segments.slice(0, 1));
+  const oursRuns: UploadOutcome[] = [];
+  const curlRuns: CurlRun[] = [];
+  for (let r = 0; r < repeats; r++) {
+    // Alternate who goes first, so that noise from the other engineers' jobs hits both.
+    const order = r % 2 === 0 ? ['ours', 'curl'] : ['curl', 'ours'];
+    for (const who of order) {
+      if (who === 'ours') oursRuns.push(await ours(file));
+      else curlRuns.push(await curl(segments));
+    }
+    const [o, c] = [oursRuns[r], curlRuns[r]];
+    log(
+      `${label} run ${r + 1}: ours ${fixed(o.ms, 0)} ms ${fixed(o.cpuMicros / 1000, 0)} ms CPU, ` +
+        `curl ${fixed(c.ms, 0)} ms ${fixed(c.cpuMs, 0)} ms CPU`,
+    );
+  }
+  const oursMs = oursRuns.map((o) => o.ms);
+  const curlMs = curlRuns.map((c) => c.ms);
+  const oursMBps = mbPerSecond(bytes, median(oursMs));
+  const curlMBps = mbPerSecond(bytes, median(curlMs));
+  const gib = bytes / (1024 * MiB);
+  const oursCpuPerGiB = median(oursRuns.map((o) => o.cpuMicros / 1e6 / gib));
+  const curlCpuPerGiB = median(curlRuns.map((c) => c.cpuMs / 1000 / gib));
+  return {
+    bytes,
+    segments: segments.length,
+    oursMs,
+    curlMs,
+    oursMBps,
+    curlMBps,
+    ratio: oursMBps / curlMBps,
+    oursCpuPerGiB,
+    curlCpuPerGiB,
+    cpuRatio: oursCpuPerGiB / curlCpuPerGiB,
+    peakGrowthMiB: (Math.max(...oursRuns.map((o) => o.peakRss)) - loaded.loadedRss) / MiB,
+    perUploadGrowthMiB: Math.max(...oursRuns.map((o) => o.peakRss - o.startRss)) / MiB,
+  };
+}
+
+/** One segment's worth through the core nodes (warm-up + repeats), in a Node-RED process of its own. */
+async function coreSegment(target: Target, segmentFile: string, repeats: number): Promise<CoreResult> {
+  const bytes = (await fs.stat(segmentFile)).size;
+  const names = Array.from({ length: repeats + 1 }, (_, i) => `core-${i}.xml`);
+  const outcome = await withWorker(target.settings, (worker) =>
+    worker.request<CoreOutcome>(
+      {
+        op: 'core-segments',
+        heartbeatUrl: apiRoot(target.url, 'v2') + HEARTBEAT_PATH,
+        segmentUrls: names.map((n) => segmentUrl(target.url, 0, n)),
+        segmentFile,
+        filnamn: names,
+      },
+      10 * 60_000,
+    ),
+  );
+  if (outcome.statusCodes.some((c) => c !== 200)) {
+    throw new Error(`core http request answered ${outcome.statusCodes.join(',')}`);
+  }
+  const ms = outcome.ms.slice(1);
+  return { bytes, ms, mbps: mbPerSecond(bytes, median(ms)), growthMiB: (outcome.peakRss - outcome.startRss) / MiB };
+}
+
+export async function throughput(
+  options: Options,
+  work: string,
+  log: (line: string) => void,
+): Promise<{ sizes: SizeResult[]; core: CoreResult }> {
+  const sim = await startSimulatorProcess(path.join(work, 'simulator'));
+  try {
+    const target = await prepareTarget(sim, path.join(work, 'target'));
+    let core: CoreResult | undefined;
+    const sizes: SizeResult[] = [];
+    for (const mib of options.sizesMiB) {
+      await withBenchFile(work, mib, log, async (bench) => {
+        if (!core) {
+          core = await coreSegment(target, bench.segments[0], options.repeats);
+          log(`core http request, one segment (${core.bytes} bytes): ${runsMs(core.ms)} ms`);
+        }
+        sizes.push(
+          await withWorker(target.settings, (worker, loaded) =>
+            sideBySide(worker, loaded, target, bench, options.repeats, log),
+          ),
+        );
+      });
+    }
+    if (!core) throw new Error('no size was measured');
+    return { sizes, core };
+  } finally {
+    await sim.stop();
+  }
+}
