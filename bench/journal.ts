@@ -15,6 +15,7 @@ import { M2MClient } from '../lib';
 import { openJournal, sha256File, sha256Of, type DeliveryTarget } from '../lib/journal';
 import { startSimulator } from '../simulator';
 import { MiB, fixed } from './format';
+import { REPORTER, type Options } from './options';
 
 export interface JournalResult {
   uploads: number;
@@ -26,15 +27,17 @@ export interface JournalResult {
   move: { bytes: number; ms: number; peakGrowthMiB: number; crossDevice: boolean };
 }
 
-const TARGET = { organisationsnummer: '9990000045', undersokning: 'VINN', referensperiod: '2024-01-31', filformat: 'V40' };
 const ROUNDS = 4;
 
-async function timedUploads(client: M2MClient, count: number, withJournal: (i: number, content: Buffer) => Promise<() => Promise<void>>, prefix: string) {
+/** Work around one upload: what runs before it, returning what runs after it. */
+type AroundUpload = (i: number, content: Buffer) => Promise<() => Promise<void>>;
+
+async function timedUploads(client: M2MClient, count: number, withJournal: AroundUpload, prefix: string) {
   const started = process.hrtime.bigint();
   for (let i = 0; i < count; i++) {
     const content = Buffer.from(`<bench n="${prefix}-${i}">${'x'.repeat(1000)}</bench>`);
     const finish = await withJournal(i, content);
-    await client.upload({ ...TARGET, filnamn: `${prefix}-${i}.xml`, source: { buffer: content } });
+    await client.upload({ ...REPORTER, filnamn: `${prefix}-${i}.xml`, source: { buffer: content } });
     await finish();
   }
   return Number(process.hrtime.bigint() - started) / 1e6;
@@ -47,10 +50,18 @@ async function journalSteps(dir: string, count: number, client: M2MClient, prefi
     client,
     count,
     async (i, content) => {
-      const target: DeliveryTarget = { ...TARGET, filnamn: `${prefix}-${i}.xml` };
+      const target: DeliveryTarget = { ...REPORTER, filnamn: `${prefix}-${i}.xml` };
       const sha256 = sha256Of(content);
       if (journal.findDuplicate(client.apiRoot, target, sha256)) throw new Error('unexpected duplicate');
-      const record = await journal.create({ target, server: client.apiRoot, source: { kind: 'memory', encoding: 'buffer' }, size: content.length, sha256, msg: { _msgid: `${prefix}-${i}` }, node: { id: 'up', type: 'scb-m2m-upload' } });
+      const record = await journal.create({
+        target,
+        server: client.apiRoot,
+        source: { kind: 'memory', encoding: 'buffer' },
+        size: content.length,
+        sha256,
+        msg: { _msgid: `${prefix}-${i}` },
+        node: { id: 'up', type: 'scb-m2m-upload' },
+      });
       await journal.spool(record.id, content);
       await journal.update(record.id, { state: 'sending', segment: 1, segments: 1 });
       await journal.update(record.id, { state: 'closing' });
@@ -65,7 +76,13 @@ async function journalSteps(dir: string, count: number, client: M2MClient, prefi
 
 async function journalCost(work: string, total: number, log: (line: string) => void) {
   const sim = await startSimulator({ keepFiles: false, dir: path.join(work, 'journal-sim') });
-  const client = await M2MClient.create({ environment: 'custom', baseUrl: sim.url, certificate: { path: sim.certificates.valid.path, passphrase: sim.certificates.valid.passphrase }, ca: await fs.readFile(sim.caPath) });
+  const { path: certPath, passphrase } = sim.certificates.valid;
+  const client = await M2MClient.create({
+    environment: 'custom',
+    baseUrl: sim.url,
+    certificate: { path: certPath, passphrase },
+    ca: await fs.readFile(sim.caPath),
+  });
   const dir = path.join(work, 'journal');
   try {
     await timedUploads(client, 20, async () => async () => undefined, 'warm');
@@ -78,7 +95,12 @@ async function journalCost(work: string, total: number, log: (line: string) => v
     }
     const uploads = perRound * ROUNDS;
     log(`journal: ${uploads} small uploads each way`);
-    return { uploads, plainMsPerUpload: plain / uploads, journalMsPerUpload: journalled / uploads, overhead: journalled / plain - 1 };
+    return {
+      uploads,
+      plainMsPerUpload: plain / uploads,
+      journalMsPerUpload: journalled / uploads,
+      overhead: journalled / plain - 1,
+    };
   } finally {
     await client.close();
     await sim.stop();
@@ -89,7 +111,9 @@ async function writeFile(file: string, bytes: number): Promise<void> {
   const handle = await fs.open(file, 'w');
   try {
     const chunk = Buffer.alloc(8 * MiB, '<v>0123456789</v>');
-    for (let written = 0; written < bytes; written += chunk.length) await handle.write(chunk, 0, Math.min(chunk.length, bytes - written));
+    for (let written = 0; written < bytes; written += chunk.length) {
+      await handle.write(chunk, 0, Math.min(chunk.length, bytes - written));
+    }
   } finally {
     await handle.close();
   }
@@ -107,15 +131,28 @@ async function otherDevice(work: string): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), 'scb-m2m-bench-src-'));
 }
 
-function moveInWorker(file: string, doneDir: string, journalDir: string): Promise<{ ms: number; peakGrowthMiB: number; movedTo: string }> {
+interface Moved {
+  ms: number;
+  peakGrowthMiB: number;
+  movedTo: string;
+}
+
+function moveInWorker(file: string, doneDir: string, journalDir: string): Promise<Moved> {
   return new Promise((resolve, reject) => {
-    const child = fork(path.join(__dirname, 'move-worker.js'), [file, doneDir, journalDir], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    child.once('message', (m) => resolve(m as { ms: number; peakGrowthMiB: number; movedTo: string }));
+    const child = fork(path.join(__dirname, 'move-worker.js'), [file, doneDir, journalDir], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    child.once('message', (m) => resolve(m as Moved));
     child.once('exit', (code) => (code === 0 ? undefined : reject(new Error(`move worker exited with ${code}`))));
   });
 }
 
-export async function journalFigures(options: { quick: boolean; sizesMiB: number[]; inRow: number }, uploadMsBySize: Map<number, number>, work: string, log: (line: string) => void): Promise<JournalResult> {
+export async function journalFigures(
+  options: Pick<Options, 'quick' | 'sizesMiB' | 'inRow'>,
+  uploadMsBySize: Map<number, number>,
+  work: string,
+  log: (line: string) => void,
+): Promise<JournalResult> {
   const cost = await journalCost(work, options.inRow, log);
 
   // The hash pass over the largest file uploaded, against that upload's median time.
@@ -153,8 +190,18 @@ export async function journalFigures(options: { quick: boolean; sizesMiB: number
 
 export function journalRows(j: JournalResult): string[][] {
   return [
-    [`${j.uploads} small uploads, client alone vs with the journal's work`, `${fixed(j.plainMsPerUpload, 2)} vs ${fixed(j.journalMsPerUpload, 2)} ms per upload: the journal costs ${fixed(j.overhead * 100)} %`],
-    [`SHA-256 pass over ${j.hash.bytes / MiB} MiB`, `${fixed(j.hash.seconds, 2)} s, ${fixed(j.hash.share * 100)} % of uploading it (${fixed(j.hash.uploadSeconds, 2)} s)`],
-    [`history node moves a ${j.move.bytes / MiB} MiB accepted file${j.move.crossDevice ? ' to another file system' : ''}`, `${fixed(j.move.ms, 0)} ms; Node-RED peak RSS growth ${fixed(j.move.peakGrowthMiB)} MiB`],
+    [
+      `${j.uploads} small uploads, client alone vs with the journal's work`,
+      `${fixed(j.plainMsPerUpload, 2)} vs ${fixed(j.journalMsPerUpload, 2)} ms per upload: ` +
+        `the journal costs ${fixed(j.overhead * 100)} %`,
+    ],
+    [
+      `SHA-256 pass over ${j.hash.bytes / MiB} MiB`,
+      `${fixed(j.hash.seconds, 2)} s, ${fixed(j.hash.share * 100)} % of uploading it (${fixed(j.hash.uploadSeconds, 2)} s)`,
+    ],
+    [
+      `history node moves a ${j.move.bytes / MiB} MiB accepted file${j.move.crossDevice ? ' to another file system' : ''}`,
+      `${fixed(j.move.ms, 0)} ms; Node-RED peak RSS growth ${fixed(j.move.peakGrowthMiB)} MiB`,
+    ],
   ];
 }

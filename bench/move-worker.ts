@@ -12,7 +12,11 @@ interface FlowNode {
 }
 interface TestHelper {
   init(runtimePath: string, settings?: Record<string, unknown>): void;
-  load(modules: unknown[], flow: Array<Record<string, unknown>>, credentials: Record<string, Record<string, string>>): Promise<void>;
+  load(
+    modules: unknown[],
+    flow: Array<Record<string, unknown>>,
+    credentials: Record<string, Record<string, string>>,
+  ): Promise<void>;
   unload(): Promise<void>;
   getNode(id: string): FlowNode;
 }
@@ -22,19 +26,53 @@ const SAMPLE_MS = 20;
 async function main(): Promise<void> {
   const [file, doneDir, journalDir] = process.argv.slice(2);
   const helper = require('node-red-node-test-helper') as TestHelper;
-  helper.init(require.resolve('node-red'), { logging: { console: { level: 'warn' } }, scbM2mJournalDir: journalDir });
+  helper.init(require.resolve('node-red'), {
+    logging: { console: { level: 'warn' } },
+    scbM2mJournalDir: journalDir,
+  });
   const root = path.join(__dirname, '..');
-  const modules = ['scb-m2m-config', 'scb-m2m-upload', 'scb-m2m-history'].map((type) => require(path.join(root, 'nodes', type, `${type}.js`)) as unknown);
+  const modules = ['scb-m2m-config', 'scb-m2m-upload', 'scb-m2m-history'].map(
+    (type) => require(path.join(root, 'nodes', type, `${type}.js`)) as unknown,
+  );
   const sim = await startSimulator({ keepFiles: false, historyDelayMs: 0, dir: path.join(journalDir, 'sim') });
   try {
     await helper.load(
       modules,
       [
         { id: 'tab', type: 'tab' },
-        { id: 'cfg', type: 'scb-m2m-config', environment: 'custom', baseUrl: sim.url, apiVersion: 'v2', certPath: sim.certificates.valid.path, caPath: sim.caPath, organisationsnummer: '9990000045', undersokning: 'VINN' },
-        { id: 'up', type: 'scb-m2m-upload', z: 'tab', config: 'cfg', referensperiod: '2024-01-31', referensperiodType: 'str', filformat: 'V40', filformatType: 'str', wires: [['sent']] },
+        {
+          id: 'cfg',
+          type: 'scb-m2m-config',
+          environment: 'custom',
+          baseUrl: sim.url,
+          apiVersion: 'v2',
+          certPath: sim.certificates.valid.path,
+          caPath: sim.caPath,
+          organisationsnummer: '9990000045',
+          undersokning: 'VINN',
+        },
+        {
+          id: 'up',
+          type: 'scb-m2m-upload',
+          z: 'tab',
+          config: 'cfg',
+          referensperiod: '2024-01-31',
+          referensperiodType: 'str',
+          filformat: 'V40',
+          filformatType: 'str',
+          wires: [['sent']],
+        },
         { id: 'sent', type: 'helper', z: 'tab' },
-        { id: 'hist', type: 'scb-m2m-history', z: 'tab', config: 'cfg', mode: 'once', acceptedDir: doneDir, acceptedDirType: 'str', wires: [['accepted'], ['other'], ['other']] },
+        {
+          id: 'hist',
+          type: 'scb-m2m-history',
+          z: 'tab',
+          config: 'cfg',
+          mode: 'once',
+          acceptedDir: doneDir,
+          acceptedDirType: 'str',
+          wires: [['accepted'], ['other'], ['other']],
+        },
         { id: 'accepted', type: 'helper', z: 'tab' },
         { id: 'other', type: 'helper', z: 'tab' },
       ],

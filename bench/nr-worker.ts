@@ -30,7 +30,11 @@ interface FlowNode {
 }
 interface TestHelper {
   init(runtimePath: string, settings?: Record<string, unknown>): void;
-  load(modules: unknown[], flow: Array<Record<string, unknown>>, credentials: Record<string, Record<string, string>>): Promise<void>;
+  load(
+    modules: unknown[],
+    flow: Array<Record<string, unknown>>,
+    credentials: Record<string, Record<string, string>>,
+  ): Promise<void>;
   unload(): Promise<void>;
   getNode(id: string): FlowNode | null;
   /** The helper wraps every Node.prototype method in a sinon spy that keeps each call's arguments. */
@@ -44,7 +48,10 @@ const MSG_TIMEOUT_MS = 10 * 60_000;
 
 const helper: TestHelper = require('node-red-node-test-helper');
 // The delivery journal in the benchmark's own folder (bench/run.ts sets it), never in the user's home.
-helper.init(require.resolve('node-red'), { logging: { console: { level: 'warn' } }, scbM2mJournalDir: process.env.SCB_M2M_BENCH_JOURNAL });
+helper.init(require.resolve('node-red'), {
+  logging: { console: { level: 'warn' } },
+  scbM2mJournalDir: process.env.SCB_M2M_BENCH_JOURNAL,
+});
 
 const root = path.join(__dirname, '..');
 const nodeModules = ['scb-m2m-config', 'scb-m2m-upload', 'scb-m2m-history'].map((type) =>
@@ -148,7 +155,18 @@ async function load(s: FlowSettings): Promise<LoadOutcome> {
       wires: [['accepted'], ['rejected'], ['pending']],
     },
     { id: 'tls', type: 'tls-config', cert: s.certPem, key: s.keyPem, ca: s.caPath, verifyservercert: true },
-    { id: 'request', z, type: 'http request', method: 'use', ret: 'txt', url: '', tls: 'tls', persist: true, paytoqs: 'ignore', wires: [['answered']] },
+    {
+      id: 'request',
+      z,
+      type: 'http request',
+      method: 'use',
+      ret: 'txt',
+      url: '',
+      tls: 'tls',
+      persist: true,
+      paytoqs: 'ignore',
+      wires: [['answered']],
+    },
     { id: 'catcher', z, type: 'catch', scope: null, uncaught: false, wires: [['failed']] },
     ...['sent', 'accepted', 'rejected', 'pending', 'answered', 'failed'].map((id) => ({ id, z, type: 'helper' })),
   ];
@@ -223,22 +241,30 @@ async function poll(uploadIds: string[], seconds: number): Promise<PollOutcome> 
     at = now;
     requests = stats.requests;
   }
-  return { samples, pendingAtEnd: uploadIds.length - decided.accepted - decided.rejected - decided.pending, client: await clientStats() };
+  const pendingAtEnd = uploadIds.length - decided.accepted - decided.rejected - decided.pending;
+  return { samples, pendingAtEnd, client: await clientStats() };
 }
 
 async function awaitDecided(count: number, timeoutMs: number): Promise<DecidedOutcome> {
   const deadline = Date.now() + timeoutMs;
-  while (decided.accepted + decided.rejected + decided.pending + decided.failures.length < count && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  const ended = () => decided.accepted + decided.rejected + decided.pending + decided.failures.length;
+  while (ended() < count && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
   const { accepted, rejected, pending, failures } = decided;
-  return { accepted, rejected, pending, failed: failures.length, failures: failures.slice(0, 5), client: await clientStats() };
+  const client = await clientStats();
+  return { accepted, rejected, pending, failed: failures.length, failures: failures.slice(0, 5), client };
 }
 
 /** The core nodes' way: the whole multipart body in memory, cookies carried in msg.cookies. */
-async function coreSegments(heartbeatUrl: string, segmentUrls: string[], segmentFile: string, filnamn: string[]): Promise<CoreOutcome> {
+async function coreSegments(
+  heartbeatUrl: string,
+  segmentUrls: string[],
+  segmentFile: string,
+  filnamn: string[],
+): Promise<CoreOutcome> {
   const beat = await through('request', { benchId: 'core-heartbeat', url: heartbeatUrl, method: 'GET' });
-  if (beat.output !== 'answered' || beat.msg.statusCode !== 200) throw new Error(`core heartbeat failed: ${JSON.stringify(beat.msg.statusCode ?? beat.msg.error)}`);
+  if (beat.output !== 'answered' || beat.msg.statusCode !== 200) {
+    throw new Error(`core heartbeat failed: ${JSON.stringify(beat.msg.statusCode ?? beat.msg.error)}`);
+  }
   const cookies = beat.msg.responseCookies;
   const segment = await fs.readFile(segmentFile);
   const startRss = rss.reset();
