@@ -131,7 +131,8 @@ describe('restart: exactly once across redeploys, restarts and crashes (default 
     const port = nr.port;
     await deploy(nr, flow());
     await inject();
-    await waitUntil(() => journal().some((r) => r.poll && r.uploadId), 'the poll on record', 15_000);
+    // The upload's own output written too: a stop drops msgs still passing between nodes.
+    await waitUntil(() => journal().some((r) => r.poll && r.uploadId) && out('uploaded').length === 1, 'the poll on record', 15_000);
     const [record] = journal();
     const polledBefore = simulator.stats().historyRequests;
     await nr.stop();
