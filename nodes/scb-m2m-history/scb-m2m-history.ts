@@ -4,8 +4,8 @@
  */
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ValidationError, historyMessages, isM2MError, UNKNOWN_UPLOAD_GRACE_MS } from '../../lib';
-import type { ScbStatus } from '../../lib/api';
+import { ValidationError, historyMessages, isM2MError } from '../../lib';
+import { UNKNOWN_UPLOAD_GRACE_MS, type ScbStatus } from '../../lib/api';
 import type { HistoryResult, RequestOptions } from '../../lib/types';
 import type { M2MClient } from '../../lib';
 import type { DeliveryRecord, Journal } from '../../lib/journal';

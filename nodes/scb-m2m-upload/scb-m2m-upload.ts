@@ -1,7 +1,8 @@
 /** scb-m2m-upload: sends one file to SCB and answers with its upload id. */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { NetworkError, ValidationError, historyRecordMatches, isM2MError } from '../../lib';
+import { NetworkError, ValidationError, isM2MError } from '../../lib';
+import { historyRecordMatches } from '../../lib/api';
 import type { M2MClient } from '../../lib';
 import { sha256File, sha256Of, openJournals, type DeliveryRecord, type DeliverySource, type DeliveryTarget, type Journal } from '../../lib/journal';
 import type { UploadRequest, UploadSource } from '../../lib/types';
