@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import type { DeliveryRecord, DeliveryUpdate } from '../lib/journal/types';
 import type { M2MClient } from '../lib';
 import type { AdminHandler, AdminRequest, PluginAPI } from '../nodes/shared/red';
-import type { ScbM2mConfigNode } from '../nodes/shared/config';
+import type { ScbM2mConfigNode } from '../nodes/scb-m2m-config/model';
 import { CHECK_ROUTE, PLUGIN_ID, TOPIC, registerDeliveriesPlugin, type JournalAccess } from '../plugins/scb-m2m-deliveries/deliveries';
 import { CONFIG, baseFlow, credentialsOf, helper, load, nodeSuite } from './helpers/node-red';
 

@@ -7,7 +7,7 @@ import { setMaxListeners } from 'node:events';
 import type { M2MClient } from '../../lib';
 import { ValidationError, isM2MError } from '../../lib';
 import type { DoneFunction, Node, NodeAPI, NodeMessage, NodeStatus, SendFunction } from './red';
-import { type ScbM2mConfigNode, findConfigNode } from './config';
+import { type ScbM2mConfigNode, findConfigNode } from '../scb-m2m-config/model';
 import { errorOf } from './journal';
 
 export interface InputContext {

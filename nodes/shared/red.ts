@@ -70,7 +70,7 @@ export interface NodeAPI {
     registerType(
       type: string,
       constructor: (this: never, def: never) => void,
-      options?: { credentials?: Record<string, { type: 'text' | 'password' }> },
+      options?: { credentials?: Record<string, { type: 'text' | 'password' }>; settings?: Record<string, { value: unknown; exportable?: boolean }> },
     ): void;
     getNode(id: string): Node | null;
     getCredentials(id: string): Record<string, string | undefined> | undefined;

@@ -8,7 +8,7 @@ import type { EventEmitter } from 'node:events';
 import type { DeliveryDecision, DeliveryRecord, DeliveryState, DeliveryUpdate } from '../../lib/journal/types';
 import { historyMessages, isM2MError } from '../../lib';
 import type { AdminResponse, PluginAPI } from '../../nodes/shared/red';
-import { errorReport, findConfigNode } from '../../nodes/shared/config';
+import { errorReport, findConfigNode } from '../../nodes/scb-m2m-config/model';
 
 export const PLUGIN_ID = 'scb-m2m-deliveries';
 /** The comms topic the sidebar subscribes to; each message is `{ configId, record }`. */
