@@ -23,6 +23,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startSimulator } from '../simulator';
 import type { Simulator } from '../simulator/types';
+import type { NodeRedApp as EmbeddedNodeRed } from 'node-red';
 
 const ROOT = path.join(__dirname, '..');
 const HOST = '127.0.0.1';
@@ -32,22 +33,6 @@ const DEMO_POLL_INTERVAL_S = 2;
 const DEMO_ORGANISATIONSNUMMER = '9990000045';
 const DEMO_UNDERSOKNING = 'VINN';
 const PACKAGE_NAME = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { name: string }).name;
-
-/** The parts of the embedded Node-RED API this script uses (node-red ships no types). */
-interface EmbeddedNodeRed {
-  init(server: http.Server, settings: Record<string, unknown>): void;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-  readonly httpAdmin: http.RequestListener;
-  readonly events: {
-    on(event: string, listener: (event: RuntimeEvent) => void): void;
-    off(event: string, listener: (event: RuntimeEvent) => void): void;
-  };
-  readonly hooks: {
-    add(name: string, hook: (events: Array<{ msg: { filename?: unknown }; source: { node: { type: string } } }>) => void): void;
-    remove(name: string): void;
-  };
-}
 
 /** What Node-RED emits as 'runtime-event' (other events' arguments are not read). */
 type RuntimeEvent = { id?: string; payload?: { state?: string } };
@@ -259,7 +244,7 @@ async function outboxWatched(RED: EmbeddedNodeRed, outbox: string): Promise<void
   const probe = path.join(outbox, '.npm-start-probe');
   const hook = 'onSend.scbM2mDemo';
   let seen = false;
-  RED.hooks.add(hook, (events) => {
+  RED.hooks.add(hook, (events: Array<{ msg: { filename?: unknown }; source: { node: { type: string } } }>) => {
     seen ||= events.some((e) => e.source.node.type === 'watch' && e.msg.filename === probe);
   });
   try {

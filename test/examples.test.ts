@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { M2MClient, readCertificate } from '../lib';
 import { startSimulator } from '../simulator';
 import type { Simulator } from '../simulator/types';
-import type { NodeMessage } from '../nodes/shared/red';
+import type { NodeMessage } from 'node-red';
 import { helper, messages, nextMessage, scbNodes, waitUntil, within, type FlowNode } from './helpers/node-red';
 
 const ROOT = path.join(__dirname, '..');

@@ -13,7 +13,7 @@ import * as tls from 'node:tls';
 import { NetworkError, SEGMENT_SIZE, isM2MError } from '../lib';
 import { startSimulator } from '../simulator';
 import type { Simulator } from '../simulator/types';
-import type { NodeMessage } from '../nodes/shared/red';
+import type { NodeMessage } from 'node-red';
 import { REQUEST, clientFor } from './helpers/client';
 import { Outcomes } from './helpers/faults';
 import { CONFIG, TAB, baseFlow, credentialsOf, helper, load, nodeSuite, type FlowNode } from './helpers/node-red';

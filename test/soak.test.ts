@@ -8,7 +8,7 @@ import * as crypto from 'node:crypto';
 import { SEGMENT_SIZE } from '../lib';
 import { startSimulator } from '../simulator';
 import type { Simulator } from '../simulator/types';
-import type { NodeMessage } from '../nodes/shared/red';
+import type { NodeMessage } from 'node-red';
 import { REQUEST } from './helpers/client';
 import { Outcomes, seededRandom, testSeed } from './helpers/faults';
 import { CONFIG, TAB, activeResources, baseFlow, credentialsOf, helper, load, waitUntil } from './helpers/node-red';

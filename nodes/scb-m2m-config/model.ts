@@ -25,10 +25,9 @@ export const CONFIG_SETTINGS = {
   scbM2mConfigMaxConcurrentUploads: { value: DEFAULT_MAX_CONCURRENT_UPLOADS as number | undefined, exportable: false },
 };
 
-/** A setting from settings.js; unset: undefined, and the client uses its default. */
-function setting<K extends keyof typeof CONFIG_SETTINGS>(RED: NodeAPI, name: K): (typeof CONFIG_SETTINGS)[K]['value'] {
-  return RED.settings[name] as (typeof CONFIG_SETTINGS)[K]['value'];
-}
+/** The values of those settings, as settings.js may give them. */
+export type ConfigSettings = { [K in keyof typeof CONFIG_SETTINGS]: (typeof CONFIG_SETTINGS)[K]['value'] };
+
 
 export interface ConnectionSettings {
   environment: Environment;
@@ -57,7 +56,7 @@ export interface ErrorReport {
   statusCode?: number;
 }
 
-export interface ScbM2mConfigNode extends Node {
+export interface ScbM2mConfigNode extends Node<CertificateCredentials> {
   readonly organisationsnummer: string;
   readonly undersokning: string;
   readonly environment: Environment;
@@ -82,7 +81,7 @@ function text(value: unknown): string {
 }
 
 /** Settings from a node definition or an admin request body (both come from the same dialog). */
-export function connectionSettings(raw: Record<string, unknown>): ConnectionSettings {
+export function connectionSettings(raw: Partial<Record<keyof ConnectionSettings, unknown>>): ConnectionSettings {
   const environment = text(raw.environment);
   const days = Number(raw.expiryWarningDays);
   return {
@@ -168,9 +167,10 @@ export async function createClient(
     certificate,
     ca,
     log,
-    timeouts: setting(RED, 'scbM2mConfigTimeouts'),
-    retry: setting(RED, 'scbM2mConfigRetry'),
-    maxConcurrentUploads: setting(RED, 'scbM2mConfigMaxConcurrentUploads'),
+    // Unset: undefined, and the client uses its default.
+    timeouts: RED.settings.scbM2mConfigTimeouts,
+    retry: RED.settings.scbM2mConfigRetry,
+    maxConcurrentUploads: RED.settings.scbM2mConfigMaxConcurrentUploads,
   });
 }
 

@@ -9,6 +9,9 @@ import type { NodeAPI, NodeDef, Node, NodeStatus } from '../shared/red';
 import {
   CONFIG_TYPE,
   CONFIG_SETTINGS,
+  type CertificateCredentials,
+  type ConfigSettings,
+  type ConnectionSettings,
   type CertificateReport,
   type ScbM2mConfigNode,
   certificateAnswer,
@@ -22,10 +25,12 @@ import { registerDeliveriesRoute } from './deliveries';
 import { registerConfigRoutes } from './routes';
 import { NetworkError, ValidationError } from '../../lib';
 
-interface ConfigDef extends NodeDef {
+interface ConfigDef extends NodeDef, Partial<Record<keyof ConnectionSettings, unknown>> {
   organisationsnummer?: string;
   undersokning?: string;
 }
+
+type ConfigNodeSelf = ScbM2mConfigNode & { organisationsnummer: string; undersokning: string; environment: string };
 
 /** Status keys of the certificate problems a user can fix, by error code. */
 const CERTIFICATE_STATUS: Record<string, string> = {
@@ -40,7 +45,7 @@ const CERTIFICATE_STATUS: Record<string, string> = {
 
 export = function (RED: NodeAPI): void {
   function statusFor(err: unknown): NodeStatus {
-    const fail = (key: string, subs?: Record<string, unknown>): NodeStatus => ({
+    const fail = (key: string, subs?: Record<string, string | number>): NodeStatus => ({
       fill: 'red',
       shape: 'ring',
       text: RED._(`scb-m2m-config.status.${key}`, subs),
@@ -88,7 +93,7 @@ export = function (RED: NodeAPI): void {
     }
   }
 
-  function ScbM2mConfigNode(this: ScbM2mConfigNode & { organisationsnummer: string; undersokning: string; environment: string }, def: ConfigDef) {
+  function ScbM2mConfigNode(this: ConfigNodeSelf, def: ConfigDef) {
     RED.nodes.createNode(this, def);
     const node = this;
     node.organisationsnummer = (def.organisationsnummer ?? '').trim();
@@ -147,14 +152,14 @@ export = function (RED: NodeAPI): void {
     };
     RED.events.on('flows:started', onStarted);
 
-    node.on('close', (_removed, done) => {
+    node.on('close', (_removed: boolean, done: () => void) => {
       RED.events.removeListener('flows:started', onStarted);
       users.clear();
       client.then((c) => c.close(), () => undefined).then(() => done(), () => done());
     });
   }
 
-  RED.nodes.registerType(CONFIG_TYPE, ScbM2mConfigNode as (this: never, def: never) => void, {
+  RED.nodes.registerType<ConfigNodeSelf, ConfigDef, ConfigSettings, CertificateCredentials>(CONFIG_TYPE, ScbM2mConfigNode, {
     credentials: { pfx: { type: 'password' }, passphrase: { type: 'password' } },
     settings: CONFIG_SETTINGS,
   });

@@ -324,7 +324,7 @@ export = function (RED: NodeAPI): void {
 
     const resumed = new AbortController();
     const resuming = new Set<Promise<void>>();
-    node.on('close', (_removed, done) => {
+    node.on('close', (_removed: boolean, done: () => void) => {
       resumed.abort();
       // Their journal lines ("interrupted") are written before the next node reads them.
       void Promise.allSettled([...resuming]).then(() => done());
@@ -348,5 +348,5 @@ export = function (RED: NodeAPI): void {
       });
     });
   }
-  RED.nodes.registerType('scb-m2m-upload', ScbM2mUploadNode as (this: never, def: never) => void);
+  RED.nodes.registerType('scb-m2m-upload', ScbM2mUploadNode);
 };

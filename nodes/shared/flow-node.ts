@@ -75,7 +75,7 @@ export function handleInput(RED: NodeAPI, node: Node, configId: unknown, handle:
     void task.then(() => running.delete(task));
   });
 
-  node.on('close', (_removed, done) => {
+  node.on('close', (_removed: boolean, done: () => void) => {
     controller.abort();
     config?.deregister(node);
     void Promise.allSettled([...running]).then(() => done());
