@@ -20,8 +20,8 @@ import {
   within,
   type FlowNode,
 } from './helpers/node-red';
+import { sha256 } from './helpers/util';
 
-const sha256 = (data: Buffer | string) => crypto.createHash('sha256').update(data).digest('hex');
 
 const NODE_PROPERTIES = {
   organisationsnummer: '9990000045',
