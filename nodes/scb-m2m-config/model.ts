@@ -6,7 +6,8 @@
 import { promises as fs } from 'node:fs';
 import { M2MClient, DEFAULT_MAX_CONCURRENT_UPLOADS, DEFAULT_RETRY, DEFAULT_TIMEOUTS, readCertificate, assertCertificateCurrent, daysLeft, CertificateError, ValidationError, isM2MError } from '../../lib';
 import type { ApiVersion, Environment } from '../../lib/api';
-import type { CertificateInfo, LoadedCertificate, M2MClientOptions } from '../../lib/types';
+import type { CertificateInfo, LoadedCertificate, M2MClientOptions, RetryOptions, TimeoutOptions } from '../../lib/types';
+import type { NodeSettings } from 'node-red';
 import type { Node, NodeAPI, NodeStatus } from '../shared/red';
 
 export const CONFIG_TYPE = 'scb-m2m-config';
@@ -19,15 +20,17 @@ export const DEFAULT_EXPIRY_WARNING_DAYS = 30;
  * declares its own, for whoever needs other bounds than the client's defaults (the values here).
  * Not exportable: the editor has no use for them.
  */
-export const CONFIG_SETTINGS = {
-  scbM2mConfigTimeouts: { value: DEFAULT_TIMEOUTS as M2MClientOptions['timeouts'], exportable: false },
-  scbM2mConfigRetry: { value: DEFAULT_RETRY as M2MClientOptions['retry'], exportable: false },
-  scbM2mConfigMaxConcurrentUploads: { value: DEFAULT_MAX_CONCURRENT_UPLOADS as number | undefined, exportable: false },
+export const CONFIG_SETTINGS: NodeSettings<ConfigSettings> = {
+  scbM2mConfigTimeouts: { value: DEFAULT_TIMEOUTS, exportable: false },
+  scbM2mConfigRetry: { value: DEFAULT_RETRY, exportable: false },
+  scbM2mConfigMaxConcurrentUploads: { value: DEFAULT_MAX_CONCURRENT_UPLOADS, exportable: false },
 };
 
-/** The values of those settings, as settings.js may give them. */
-export type ConfigSettings = { [K in keyof typeof CONFIG_SETTINGS]: (typeof CONFIG_SETTINGS)[K]['value'] };
-
+export interface ConfigSettings {
+  scbM2mConfigTimeouts: TimeoutOptions;
+  scbM2mConfigRetry: RetryOptions;
+  scbM2mConfigMaxConcurrentUploads: number;
+}
 
 export interface ConnectionSettings {
   environment: Environment;

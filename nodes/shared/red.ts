@@ -7,8 +7,6 @@ import type { NodeMessage } from 'node-red';
 import type { ConfigSettings } from '../scb-m2m-config/model';
 
 export type { Node, NodeAPI, NodeDef, NodeMessage, NodeStatus } from 'node-red';
-/** The plugin gets the same API as the nodes (RED.plugins, RED.comms included). */
-export type { NodeAPI as PluginAPI } from 'node-red';
 
 export type SendFunction = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
 export type DoneFunction = (err?: Error) => void;
