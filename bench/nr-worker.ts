@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import { promises as fs } from 'node:fs';
 import type { ClientStats } from '../lib/types';
-import type { ScbM2mConfigNode } from '../nodes/shared/config';
+import type { ScbM2mConfigNode } from '../nodes/scb-m2m-config/model';
 import type {
   CoreOutcome,
   DecidedOutcome,

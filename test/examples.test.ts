@@ -3,7 +3,7 @@
  * (scripts/start.js) as a newcomer runs it: both against the real simulator over real TLS.
  */
 import * as assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -12,8 +12,10 @@ import * as path from 'node:path';
 import { M2MClient, readCertificate } from '../lib';
 import { startSimulator } from '../simulator';
 import type { Simulator } from '../simulator/types';
-import type { NodeMessage } from '../nodes/shared/red';
+import type { NodeMessage } from 'node-red';
 import { helper, messages, nextMessage, scbNodes, waitUntil, within, type FlowNode } from './helpers/node-red';
+import { runNode, type NodeProcess } from './helpers/process';
+import { freePort } from './helpers/util';
 
 const ROOT = path.join(__dirname, '..');
 const EXAMPLES_DIR = path.join(ROOT, 'examples');
@@ -546,35 +548,13 @@ describe('npm start (scripts/start.js)', function () {
     fs.rmSync(demo, { recursive: true, force: true });
   });
 
-  async function freePort(): Promise<number> {
-    const server = net.createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as net.AddressInfo;
-    await new Promise((resolve) => server.close(resolve));
-    return port;
+  function startDemo(port: number, args: string[] = []): NodeProcess {
+    const run = runNode(script, args, { cwd: ROOT, env: { SCB_M2M_DEMO_DIR: demo, SCB_M2M_PORT: String(port), SCB_M2M_SIMULATOR_PORT: '0' } });
+    children.add(run.child);
+    return run;
   }
 
-  interface Demo {
-    child: ChildProcess;
-    output: () => string;
-    exited: Promise<number | null>;
-  }
-
-  function startDemo(port: number, args: string[] = []): Demo {
-    const child = spawn(process.execPath, [script, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, SCB_M2M_DEMO_DIR: demo, SCB_M2M_PORT: String(port), SCB_M2M_SIMULATOR_PORT: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.add(child);
-    let output = '';
-    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    return { child, output: () => output, exited };
-  }
-
-  async function ready(demoRun: Demo): Promise<{ editor: string; simulatorUrl: string }> {
+  async function ready(demoRun: NodeProcess): Promise<{ editor: string; simulatorUrl: string }> {
     await Promise.race([
       waitUntil(() => /demo ready at/.test(demoRun.output()), 'the ready line', 40_000),
       demoRun.exited.then((code) => {
@@ -611,7 +591,7 @@ describe('npm start (scripts/start.js)', function () {
     return String(flows.find((n) => n.type === 'tab')?.label);
   }
 
-  async function stop(demoRun: Demo, urls: string[]): Promise<void> {
+  async function stop(demoRun: NodeProcess, urls: string[]): Promise<void> {
     demoRun.child.kill('SIGINT');
     assert.equal(await within(demoRun.exited, 15_000, 'npm start exiting after SIGINT'), 0, demoRun.output());
     for (const url of urls) assert.ok(await refusesConnections(url), `${url} is closed`);

@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { openJournal, sha256Of, type DeliveryRecord } from '../lib/journal';
-import type { NodeMessage } from '../nodes/shared/red';
+import type { NodeMessage } from 'node-red';
 import { CONFIG, TAB, baseFlow, credentialsOf, helper, load, nextMessage, nodeSuite, waitUntil, within, type FlowNode } from './helpers/node-red';
 
 const OUTPUTS = ['accepted', 'rejected', 'pending'] as const;

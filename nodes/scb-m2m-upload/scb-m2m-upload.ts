@@ -1,7 +1,8 @@
 /** scb-m2m-upload: sends one file to SCB and answers with its upload id. */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { NetworkError, ValidationError, historyRecordMatches, isM2MError } from '../../lib';
+import { NetworkError, ValidationError, isM2MError } from '../../lib';
+import { historyRecordMatches } from '../../lib/api';
 import type { M2MClient } from '../../lib';
 import { sha256File, sha256Of, openJournals, type DeliveryRecord, type DeliverySource, type DeliveryTarget, type Journal } from '../../lib/journal';
 import type { UploadRequest, UploadSource } from '../../lib/types';
@@ -326,7 +327,7 @@ export = function (RED: NodeAPI): void {
 
     const resumed = new AbortController();
     const resuming = new Set<Promise<void>>();
-    node.on('close', (_removed, done) => {
+    node.on('close', (_removed: boolean, done: () => void) => {
       resumed.abort();
       // Their journal lines ("interrupted") are written before the next node reads them.
       void Promise.allSettled([...resuming]).then(() => done());
@@ -350,5 +351,5 @@ export = function (RED: NodeAPI): void {
       });
     });
   }
-  RED.nodes.registerType('scb-m2m-upload', ScbM2mUploadNode as (this: never, def: never) => void);
+  RED.nodes.registerType('scb-m2m-upload', ScbM2mUploadNode);
 };

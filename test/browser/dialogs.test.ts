@@ -202,7 +202,7 @@ describe('dialogs in a real browser: layout and requests', function () {
         await help.locator('dl.message-properties').first().waitFor();
         const overflowing = await help.evaluate((root) => {
           const right = root.getBoundingClientRect().right;
-          return [...root.querySelectorAll('*')]
+          return Array.from(root.querySelectorAll('*'))
             .filter((el: Element) => el.offsetParent !== null && el.getBoundingClientRect().right > right + 1)
             .map((el: Element) => `${el.tagName.toLowerCase()}: ${(el.textContent ?? '').trim().slice(0, 60)}`);
         });
