@@ -3,7 +3,6 @@
  * simulator's CLI and timed curl runs, each optionally pinned to CPUs with taskset.
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import type { FlowSettings, LoadOutcome, UploadOutcome, WorkerCommand, WorkerResponse } from './protocol';
 
@@ -137,17 +136,6 @@ export function assertUploaded(outcome: UploadOutcome, what: string): void {
 // ---------------------------------------------------------------------------------------------
 // The simulator's CLI
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 export interface SimulatorProcess {
   url: string;
   dir: string;
@@ -157,25 +145,27 @@ export interface SimulatorProcess {
   stop(): Promise<void>;
 }
 
-/** `node simulator/cli.js --port P --dir D --no-keep-files --quiet`, ready once it printed its URL. */
+/**
+ * `node simulator/cli.js --port 0 --dir D --no-keep-files --quiet`, ready once it printed its URL
+ * (in a new dir, port 0 is any free port).
+ */
 export async function startSimulatorProcess(dir: string, cpus?: string): Promise<SimulatorProcess> {
-  const port = await freePort();
-  const url = `https://127.0.0.1:${port}/`;
   const cli = path.join(ROOT, 'simulator', 'cli.js');
   const child = spawn(
-    ...pinned(cpus, [process.execPath, cli, '--port', String(port), '--dir', dir, '--no-keep-files', '--quiet']),
+    ...pinned(cpus, [process.execPath, cli, '--port', '0', '--dir', dir, '--no-keep-files', '--quiet']),
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const output: string[] = [];
-  const ready = new Promise<void>((resolve, reject) => {
+  const ready = new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`the simulator did not print ${url} within 30 s:\n${output.join('\n')}`)),
+      () => reject(new Error(`the simulator did not print its URL within 30 s:\n${output.join('\n')}`)),
       30_000,
     );
     tail(child, output, (line) => {
-      if (line.includes(url)) {
+      const listening = /listening on (https:\/\/127\.0\.0\.1:\d+\/)/.exec(line);
+      if (listening) {
         clearTimeout(timer);
-        resolve();
+        resolve(listening[1]);
       }
     });
     child.once('exit', (code) => {
@@ -183,8 +173,9 @@ export async function startSimulatorProcess(dir: string, cpus?: string): Promise
       reject(new Error(`the simulator exited (${code}):\n${output.join('\n')}`));
     });
   });
+  let url: string;
   try {
-    await ready;
+    url = await ready;
   } catch (err) {
     child.kill();
     throw err;
