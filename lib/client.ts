@@ -4,7 +4,6 @@
  * It knows nothing of Node-RED.
  */
 import { setMaxListeners } from 'node:events';
-import { promises as fs } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import * as tls from 'node:tls';
 import { Agent, Pool, ProxyAgent, buildConnector, request, type Dispatcher } from 'undici';
@@ -29,7 +28,8 @@ import {
 } from './api';
 import { loadCertificate } from './certificate';
 import { AuthorisationError, CertificateError, NetworkError, ProtocolError, ServerError, SessionError, ValidationError, isM2MError, type M2MError } from './errors';
-import { ShortReadError, multipartBody, type MultipartBody } from './multipart';
+import { ShortReadError, type MultipartBody } from './multipart';
+import { SourceFile, fileChanged } from './source-file';
 import { proxyFor } from './proxy';
 import { ConcurrencyLimit } from './queue';
 import { retryPolicy, withRetry, type RetryPolicy } from './retry';
@@ -48,7 +48,6 @@ import type {
   UploadOptions,
   UploadRequest,
   UploadResult,
-  UploadSource,
 } from './types';
 
 export const DEFAULT_TIMEOUTS: Required<TimeoutOptions> = { connectMs: 10_000, requestMs: 600_000, shortRequestMs: 60_000 };
@@ -876,55 +875,4 @@ export function v1UploadId(text: string): { id?: string; body: unknown } {
     if ((typeof value === 'string' && value !== '') || typeof value === 'number') return { id: String(value), body };
   }
   return { body };
-}
-
-function fileChanged(path: string, detail: string): ValidationError {
-  return new ValidationError(`The file ${path} changed while being sent (${detail}).`, {
-    code: 'FILE_CHANGED',
-    field: 'source',
-    value: path,
-    hint: 'Write the file completely (or to another name, then rename it) before uploading it, then send it again.',
-  });
-}
-
-/**
- * The file being uploaded. A path is stated once and streamed from disk slice by slice
- * (never read whole); if its size or time changes while it is sent, the upload stops.
- */
-class SourceFile {
-  private constructor(
-    private readonly source: UploadSource,
-    private readonly filnamn: string,
-    readonly size: number,
-    private readonly mtimeMs: number,
-  ) {}
-
-  static async open(source: UploadSource, filnamn: string): Promise<SourceFile> {
-    if ('buffer' in source) return new SourceFile(source, filnamn, source.buffer.length, 0);
-    const stat = await SourceFile.stat(source.path);
-    if (!stat.isFile()) {
-      throw new ValidationError(`The upload source ${source.path} is not a file.`, { code: 'NOT_A_FILE', field: 'source', value: source.path, hint: 'Give the path of the file to upload.' });
-    }
-    return new SourceFile(source, filnamn, stat.size, stat.mtimeMs);
-  }
-
-  private static async stat(path: string) {
-    try {
-      return await fs.stat(path);
-    } catch (err) {
-      const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      throw new ValidationError(`The file ${path} cannot be read (${reason}).`, { code: 'FILE_UNREADABLE', field: 'source', value: path, hint: 'Check the path and that Node-RED may read it.', cause: err });
-    }
-  }
-
-  /** A multipart body with one file part holding bytes [start, end); a resent part is read from disk again. */
-  async part(field: string, start: number, end: number): Promise<MultipartBody> {
-    if ('buffer' in this.source) return multipartBody(field, this.filnamn, { buffer: this.source.buffer.subarray(start, end) });
-    const path = this.source.path;
-    const stat = await SourceFile.stat(path);
-    if (stat.size !== this.size || stat.mtimeMs !== this.mtimeMs) {
-      throw fileChanged(path, `it was ${this.size} bytes, now ${stat.size}${stat.size === this.size ? ', with a new modification time' : ''}`);
-    }
-    return multipartBody(field, this.filnamn, { path, start, end });
-  }
 }
