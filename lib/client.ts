@@ -9,13 +9,11 @@ import * as tls from 'node:tls';
 import { Agent, Pool, ProxyAgent, buildConnector, request, type Dispatcher } from 'undici';
 import {
   CLOSING_SEGMENT,
-  ENVIRONMENT_ORIGINS,
   FILE_FIELD,
   HEARTBEAT_PATH,
   SEGMENT_SIZE,
   SEGMENTS_SURVIVE_SESSION_RENEWAL,
   SESSION_COOKIES,
-  apiRoot as apiRootOf,
   classifyHistory,
   historyPath,
   isSegmentOutOfOrder,
@@ -24,20 +22,19 @@ import {
   v1UploadPath,
   v2SegmentPath,
   type ApiVersion,
-  type Environment,
 } from './api';
 import { loadCertificate } from './certificate';
 import { AuthorisationError, CertificateError, NetworkError, ProtocolError, ServerError, SessionError, ValidationError, isM2MError, type M2MError } from './errors';
 import { ShortReadError, type MultipartBody } from './multipart';
 import { SourceFile, fileChanged } from './source-file';
+import { isLoadedCertificate, optionError, resolveOptions } from './options';
 import { proxyFor } from './proxy';
 import { ConcurrencyLimit } from './queue';
-import { retryPolicy, withRetry, type RetryPolicy } from './retry';
+import { withRetry, type RetryPolicy } from './retry';
 import { CookieJar } from './cookies';
 import { describeValue, validateUploadRequest } from './validation';
 import type {
   CertificateInfo,
-  CertificateSource,
   ClientStats,
   HeartbeatResult,
   HistoryResult,
@@ -50,8 +47,8 @@ import type {
   UploadResult,
 } from './types';
 
-export const DEFAULT_TIMEOUTS: Required<TimeoutOptions> = { connectMs: 10_000, requestMs: 600_000, shortRequestMs: 60_000 };
-export const DEFAULT_MAX_CONCURRENT_UPLOADS = 4;
+export { DEFAULT_TIMEOUTS, DEFAULT_MAX_CONCURRENT_UPLOADS } from './options';
+
 /** Connections beside the uploads' own, for heartbeats and history requests. */
 export const EXTRA_CONNECTIONS = 4;
 const SESSION_REFUSED_HINT = 'The F5 in front of SCB refuses the session: check the proxy and the certificate; if it persists contact SCB.';
@@ -138,10 +135,6 @@ function errorCodes(err: unknown): string[] {
   return codes;
 }
 
-function isLoadedCertificate(c: LoadedCertificate | CertificateSource): c is LoadedCertificate {
-  return typeof (c as LoadedCertificate).cert === 'string' && typeof (c as LoadedCertificate).key === 'string' && typeof (c as LoadedCertificate).info === 'object';
-}
-
 /** Waits for `promise` but gives up as soon as `signal` aborts (the promise itself runs on). */
 function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) return Promise.reject(signal.reason);
@@ -159,41 +152,6 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
       },
     );
   });
-}
-
-function optionError(field: string, value: unknown, rule: string, hint: string): ValidationError {
-  return new ValidationError(`Client option ${field} ${describeValue(value)} is not valid: ${rule}.`, { code: 'INVALID_OPTION', field, value, hint });
-}
-
-function resolveRoot(environment: Environment, baseUrl: string | undefined, apiVersion: ApiVersion): string {
-  if (environment !== 'custom') {
-    if (baseUrl !== undefined) throw optionError('baseUrl', baseUrl, 'it is only used with environment "custom"', 'Set environment to "custom" or leave baseUrl out.');
-    return apiRootOf(ENVIRONMENT_ORIGINS[environment], apiVersion);
-  }
-  let url: URL;
-  try {
-    url = new URL(String(baseUrl));
-  } catch {
-    throw optionError('baseUrl', baseUrl, 'it must be a URL', 'Give the server\'s origin, e.g. "https://127.0.0.1:8443/".');
-  }
-  if (url.protocol !== 'https:') throw optionError('baseUrl', baseUrl, 'it must start with https://', 'The M2M API is only reachable over TLS; use https.');
-  if (url.username || url.password || url.search || url.hash) {
-    throw optionError('baseUrl', baseUrl, 'it must not carry credentials, a query or a fragment', 'Give only the origin and an optional path prefix.');
-  }
-  return apiRootOf(url.href, apiVersion);
-}
-
-function resolveTimeouts(given: TimeoutOptions = {}): Required<TimeoutOptions> {
-  const out = { ...DEFAULT_TIMEOUTS };
-  for (const key of Object.keys(DEFAULT_TIMEOUTS) as Array<keyof TimeoutOptions>) {
-    const value = given[key];
-    if (value === undefined) continue;
-    if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
-      throw optionError(`timeouts.${key}`, value, 'it must be a positive number of milliseconds', `Leave it out for the default of ${DEFAULT_TIMEOUTS[key]} ms.`);
-    }
-    out[key] = value;
-  }
-  return out;
 }
 
 /** A failure after which the server may or may not have acted on a request that must not be repeated. */
@@ -241,33 +199,15 @@ export class M2MClient {
    * path or the .pfx bytes use `M2MClient.create`. Throws ValidationError for a bad option.
    */
   constructor(options: M2MClientOptions) {
-    if (!options || typeof options !== 'object') throw optionError('options', options, 'they must be an object', 'Give at least the certificate.');
-    const { certificate } = options;
-    if (!certificate || !isLoadedCertificate(certificate)) {
-      throw optionError('certificate', certificate, 'it must be a decoded certificate', 'Decode it with readCertificate(), or use `await M2MClient.create(options)` which reads a path or .pfx bytes.');
-    }
-    this.options = { ...options, certificate };
-    const environment = options.environment ?? 'production';
-    if (!['production', 'test', 'custom'].includes(environment)) {
-      throw optionError('environment', environment, 'it must be "production", "test" or "custom"', 'Pick one of the three.');
-    }
-    this.apiVersion = options.apiVersion ?? 'v2';
-    if (this.apiVersion !== 'v1' && this.apiVersion !== 'v2') throw optionError('apiVersion', this.apiVersion, 'it must be "v1" or "v2"', 'Use v2 unless SCB told you otherwise.');
-    this.apiRoot = resolveRoot(environment, options.baseUrl, this.apiVersion);
-    this.host = new URL(this.apiRoot).host;
-    this.timeouts = resolveTimeouts(options.timeouts);
-    try {
-      this.retry = retryPolicy(options.retry);
-    } catch (err) {
-      throw optionError('retry', options.retry, (err as Error).message, 'Give counts and milliseconds of 0 or more.');
-    }
-    const survive = options.segmentsSurviveSessionRenewal;
-    if (survive !== undefined && typeof survive !== 'boolean') {
-      throw optionError('segmentsSurviveSessionRenewal', survive, 'it must be true or false', `Leave it out for the assumed ${SEGMENTS_SURVIVE_SESSION_RENEWAL}.`);
-    }
-    const maxUploads = options.maxConcurrentUploads ?? DEFAULT_MAX_CONCURRENT_UPLOADS;
-    if (!Number.isInteger(maxUploads) || maxUploads < 1) throw optionError('maxConcurrentUploads', maxUploads, 'it must be a whole number of 1 or more', 'Leave it out for 4.');
-    this.uploads = new ConcurrencyLimit(maxUploads);
+    const settings = resolveOptions(options);
+    this.options = settings.options;
+    this.apiVersion = settings.apiVersion;
+    this.apiRoot = settings.apiRoot;
+    this.host = settings.host;
+    this.timeouts = settings.timeouts;
+    this.retry = settings.retry;
+    this.uploads = new ConcurrencyLimit(settings.maxUploads);
+    const { certificate } = settings;
     this.certificate = certificate.info;
     // Every operation in flight listens for close(); many polls at once are normal.
     setMaxListeners(0, this.closing.signal);
