@@ -11,7 +11,7 @@ import type { HistoryResult } from './types';
 export function historyUploadId(id: unknown): string | undefined {
   if (id !== undefined && (typeof id !== 'string' || id.trim() === '')) {
     throw new ValidationError(`uploadId ${describeValue(id)} is not valid: it must be a non-empty text.`, {
-      code: 'INVALID_UPLOADID',
+      code: 'INVALID_UPLOAD_ID',
       field: 'uploadId',
       value: id,
       hint: 'Give the deliveryId an upload returned, or nothing for the whole history.',

@@ -6,7 +6,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import * as tls from 'node:tls';
 import { Agent, Pool, ProxyAgent, buildConnector, request, type Dispatcher } from 'undici';
 import type { CookieJar } from './cookies';
-import { CertificateError, NetworkError, isM2MError, type M2MError } from './errors';
+import { CertificateError, NetworkError, isM2MError, type M2MError, type TransportCode } from './errors';
 import { ShortReadError, type MultipartBody } from './multipart';
 import { optionError, type ClientSettings, type Counters } from './options';
 import { proxyFor } from './proxy';
@@ -209,7 +209,8 @@ export class Transport {
         hint: 'Check the connection to SCB; on a slow line raise the timeout.',
       });
     }
-    const code = codes.find((c) => c !== 'UND_ERR_SOCKET' && c !== 'UND_ERR') ?? codes[0] ?? 'NETWORK_ERROR';
+    // The connection's own code, passed on as it came (a TransportCode).
+    const code = (codes.find((c) => c !== 'UND_ERR_SOCKET' && c !== 'UND_ERR') ?? codes[0] ?? 'NETWORK_ERROR') as TransportCode | 'NETWORK_ERROR';
     const reason = err instanceof Error ? err.message : String(err);
     // A server that asks for the certificate by renegotiation may refuse it by just closing the connection.
     const closed = x.opensSession && (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET');

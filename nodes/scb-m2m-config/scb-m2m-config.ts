@@ -3,7 +3,7 @@
  * at deploy, shows its problems on every node that uses it, owns the one M2MClient of the
  * deployment and serves the editor's certificate and test-connection endpoints.
  */
-import type { M2MClient } from '../../lib';
+import type { ErrorCode, M2MClient, M2MError } from '../../lib';
 import { daysLeft, isM2MError } from '../../lib';
 import type { NodeAPI, NodeDef, Node, NodeStatus, AdminRequest, AdminResponse } from '../shared/red';
 import {
@@ -30,7 +30,7 @@ interface ConfigDef extends NodeDef {
 }
 
 /** Status keys of the certificate problems a user can fix, by error code. */
-const CERTIFICATE_STATUS: Record<string, string> = {
+const CERTIFICATE_STATUS: { readonly [Code in M2MError['code']]?: string } = {
   WRONG_PASSPHRASE: 'wrong-passphrase',
   EXPIRED: 'expired',
   NOT_YET_VALID: 'not-yet-valid',
@@ -205,7 +205,7 @@ export = function (RED: NodeAPI): void {
   RED.httpAdmin.get('/scb-m2m-config/:id/certificate', RED.auth.needsPermission('scb-m2m-config.read'), (req, res) => {
     const node = findConfigNode(RED, req.params.id);
     if (!node) {
-      res.status(404).json({ ok: false, error: { code: 'NOT_DEPLOYED', message: RED._('scb-m2m-config.errors.not-deployed') } });
+      res.status(404).json({ ok: false, error: { code: 'NOT_DEPLOYED' satisfies ErrorCode, message: RED._('scb-m2m-config.errors.not-deployed') } });
       return;
     }
     answer(res, node.certificateReport());
