@@ -112,6 +112,8 @@ export interface M2MErrorDetails<Code extends string = ErrorCode> {
 export class M2MError extends Error {
   readonly kind: M2MErrorKind;
   readonly code: ErrorCode | TransportCode;
+  /** What went wrong, without the hint; `message` is the two together, as users read it. */
+  readonly reason: string;
   readonly hint?: string;
   readonly statusCode?: number;
   readonly field?: string;
@@ -123,6 +125,7 @@ export class M2MError extends Error {
     this.name = new.target.name;
     this.kind = kind;
     this.code = details.code;
+    this.reason = message;
     this.hint = details.hint;
     this.statusCode = details.statusCode;
     this.field = details.field;

@@ -13,8 +13,7 @@ import { NOT_SENT_CODES, errorCodes, type Answer, type Exchange } from './transp
 /** A failure after which the server may or may not have acted on a request that must not be repeated. */
 function uncertain(err: unknown): unknown {
   if (!(err instanceof NetworkError) || !err.retryable || errorCodes(err.cause).some((c) => NOT_SENT_CODES.has(c)) || NOT_SENT_CODES.has(err.code)) return err;
-  const reason = err.hint ? err.message.slice(0, -err.hint.length).trim() : err.message;
-  return new NetworkError(`${reason} SCB may or may not have received the file.`, {
+  return new NetworkError(`${err.reason} SCB may or may not have received the file.`, {
     code: 'DELIVERY_UNCERTAIN',
     retryable: false,
     hint: 'Look it up in the history (scb-m2m-history without an uploadId lists every upload) before sending it again, so it is not delivered twice.',
