@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import { promises as fs } from 'node:fs';
 import type { ClientStats } from '../lib/types';
-import type { ScbM2mConfigNode } from '../nodes/shared/config';
+import type { ScbM2mConfigNode } from '../nodes/scb-m2m-config/model';
 import type {
   CoreOutcome,
   DecidedOutcome,
@@ -179,16 +179,19 @@ async function uploadOne(item: UploadItem): Promise<{ uploadId?: string; failure
 async function upload(items: UploadItem[], concurrent: boolean): Promise<UploadOutcome> {
   const startRss = rss.reset();
   const started = process.hrtime.bigint();
+  const cpu = process.cpuUsage();
   let results: Array<{ uploadId?: string; failure?: string }> = [];
   if (concurrent) results = await Promise.all(items.map(uploadOne));
   else for (const item of items) results.push(await uploadOne(item));
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  const { user, system } = process.cpuUsage(cpu);
   return {
     ms,
     uploadIds: results.flatMap((r) => (r.uploadId ? [r.uploadId] : [])),
     failures: results.flatMap((r) => (r.failure ? [r.failure] : [])),
     startRss,
     peakRss: rss.peak,
+    cpuMicros: user + system,
     client: await clientStats(),
   };
 }

@@ -47,6 +47,8 @@ export interface UploadOutcome {
   /** RSS when the command started, and its highest sample (every 20 ms) while it ran. */
   startRss: number;
   peakRss: number;
+  /** CPU time (user + system) of the whole worker process while the command ran, in microseconds. */
+  cpuMicros: number;
   client: ClientStats;
 }
 

@@ -1,6 +1,7 @@
 /**
- * `npm run bench`: throughput and memory of the upload node against curl and Node-RED's core
- * `http request` node, and what 200 sequential, 50 concurrent and 1000 polled uploads cost.
+ * `npm run bench`: throughput, CPU per byte and memory of the upload node against curl and
+ * Node-RED's core `http request` node (also with everything on the same two cores), and what
+ * 200 sequential, 50 concurrent and 1000 polled uploads cost.
  * It prints figures (tables, a Markdown table for the README, a JSON block); it asserts nothing.
  *
  *   node bench/run.js [--quick] [--sizes 64,256,1024]
@@ -9,9 +10,9 @@
  * so each measures only itself; part 2 runs the simulator in this process to read its counters.
  */
 import { journalFigures, journalRows, type JournalResult } from './journal';
-import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
@@ -43,6 +44,9 @@ interface Options {
   concurrent: number;
   polled: number;
   pollSeconds: number;
+  /** The file of the shared-core run, and its runs each way. */
+  sharedMiB: number;
+  sharedRepeats: number;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -53,8 +57,8 @@ function parseOptions(argv: string[]): Options {
     throw new Error(`--sizes takes sizes in MiB separated by commas, each 1..4096 (e.g. --sizes 64,256,1024); got "${argv[sizesAt + 1] ?? ''}".`);
   }
   return quick
-    ? { quick, sizesMiB, repeats: 3, inRow: 50, concurrent: 50, polled: 200, pollSeconds: 8 }
-    : { quick, sizesMiB, repeats: 3, inRow: 200, concurrent: 50, polled: 1000, pollSeconds: 20 };
+    ? { quick, sizesMiB, repeats: 3, inRow: 50, concurrent: 50, polled: 200, pollSeconds: 8, sharedMiB: 128, sharedRepeats: 3 }
+    : { quick, sizesMiB, repeats: 3, inRow: 200, concurrent: 50, polled: 1000, pollSeconds: 20, sharedMiB: 512, sharedRepeats: 7 };
 }
 
 /** Who the benchmark reports as: the simulator's default `valid` certificate. */
@@ -107,8 +111,12 @@ class Worker {
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private nextId = 1;
 
-  constructor() {
-    this.child = fork(path.join(__dirname, 'nr-worker.js'), [], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  constructor(cpus?: string) {
+    this.child = fork(path.join(__dirname, 'nr-worker.js'), [], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      ...(cpus && { execPath: 'taskset', execArgv: ['-c', cpus, process.execPath] }),
+    });
     tail(this.child, this.output);
     this.child.on('message', (response: WorkerResponse) => {
       const waiter = this.pending.get(response.id);
@@ -153,9 +161,9 @@ class Worker {
   }
 }
 
-/** Runs fn with a freshly loaded worker and always stops it. */
-async function withWorker<T>(settings: FlowSettings, fn: (worker: Worker, loaded: LoadOutcome) => Promise<T>): Promise<T> {
-  const worker = new Worker();
+/** Runs fn with a freshly loaded worker (on the given CPUs) and always stops it. */
+async function withWorker<T>(settings: FlowSettings, fn: (worker: Worker, loaded: LoadOutcome) => Promise<T>, cpus?: string): Promise<T> {
+  const worker = new Worker(cpus);
   try {
     const loaded = await worker.request<LoadOutcome>({ op: 'load', settings }, 60_000);
     return await fn(worker, loaded);
@@ -184,13 +192,20 @@ interface SimulatorProcess {
   stop(): Promise<void>;
 }
 
+/** A command line run on the given CPUs (taskset), or as it is. */
+function pinned(cpus: string | undefined, command: string[]): [string, string[]] {
+  const [program, ...args] = cpus ? ['taskset', '-c', cpus, ...command] : command;
+  return [program, args];
+}
+
 /** `node simulator/cli.js --port P --dir D --no-keep-files --quiet`, ready once it printed its URL. */
-async function startSimulatorProcess(dir: string): Promise<SimulatorProcess> {
+async function startSimulatorProcess(dir: string, cpus?: string): Promise<SimulatorProcess> {
   const port = await freePort();
   const url = `https://127.0.0.1:${port}/`;
-  const child = spawn(process.execPath, [path.join(ROOT, 'simulator', 'cli.js'), '--port', String(port), '--dir', dir, '--no-keep-files', '--quiet'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    ...pinned(cpus, [process.execPath, path.join(ROOT, 'simulator', 'cli.js'), '--port', String(port), '--dir', dir, '--no-keep-files', '--quiet']),
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   const output: string[] = [];
   const ready = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the simulator did not print ${url} within 30 s:\n${output.join('\n')}`)), 30_000);
@@ -273,19 +288,39 @@ interface CurlTls {
   caPath: string;
 }
 
-function runCurl(args: string[]): Promise<{ ms: number; stdout: string }> {
+interface CurlRun {
+  /** From curl's start to its exit. */
+  ms: number;
+  /** curl's CPU time, user + system. */
+  cpuMs: number;
+}
+
+/**
+ * curl run by bash, which times it and then prints, with `times`, its own CPU time and
+ * that of its children: curl's. Nothing else, such as bash starting, is in either figure.
+ */
+const TIMED_CURL = 'start=$EPOCHREALTIME; curl "$@"; code=$?; end=$EPOCHREALTIME; echo "bench-curl $start $end" >&2; times >&2; exit $code';
+
+function runCurl(args: string[], cpus?: string): Promise<CurlRun & { stdout: string }> {
   return new Promise((resolve, reject) => {
-    const started = process.hrtime.bigint();
-    const child = spawn('curl', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(...pinned(cpus, ['bash', '-c', TIMED_CURL, 'curl', ...args]), {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, LC_ALL: 'C' },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
     child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
     child.once('error', reject);
     child.once('close', (code) => {
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      if (code === 0) resolve({ ms, stdout });
-      else reject(new Error(`curl exited ${code}: ${stderr.trim()}`));
+      // `times` prints the shell's user and system time, then (this line) its children's: "0m0.270s 0m0.220s".
+      const timed = /^bench-curl ([\d.]+) ([\d.]+)\n.*\n(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/m.exec(stderr)?.slice(1).map(Number);
+      if (code !== 0) reject(new Error(`curl exited ${code}: ${stderr.trim()}`));
+      else if (!timed) reject(new Error(`bash (5 or later, for EPOCHREALTIME) did not time curl: ${stderr.trim()}`));
+      else {
+        const [start, end, userMin, userS, systemMin, systemS] = timed;
+        resolve({ ms: (end - start) * 1000, cpuMs: (userMin * 60 + userS + systemMin * 60 + systemS) * 1000, stdout });
+      }
     });
   });
 }
@@ -293,12 +328,13 @@ function runCurl(args: string[]): Promise<{ ms: number; stdout: string }> {
 /**
  * The same v2 upload with curl: a heartbeat into a cookie jar (not timed, as the flow's session is
  * already up when it is measured), then ONE curl process sending every segment and the closing
- * POST over one keep-alive connection (`--next`), timed from spawn to exit.
+ * POST over one keep-alive connection (`--next`), timed from its start to its exit.
  */
-async function curlUpload(base: string, tlsFiles: CurlTls, segments: string[], emptyFile: string, filnamn: string, work: string): Promise<number> {
+async function curlUpload(target: Target, segments: string[], filnamn: string, cpus?: string): Promise<CurlRun> {
+  const { url: base, tlsFiles, emptyFile, work } = target;
   const tlsArgs = ['--cert', tlsFiles.certPem, '--key', tlsFiles.keyPem, '--cacert', tlsFiles.caPath, '-sS'];
   const jar = path.join(work, 'cookies.txt');
-  const beat = await runCurl([...tlsArgs, '-c', jar, '-o', '/dev/null', '-w', '%{http_code}', apiRoot(base, 'v2') + HEARTBEAT_PATH]);
+  const beat = await runCurl([...tlsArgs, '-c', jar, '-o', '/dev/null', '-w', '%{http_code}', apiRoot(base, 'v2') + HEARTBEAT_PATH], cpus);
   if (beat.stdout !== '200') throw new Error(`curl heartbeat answered ${beat.stdout}`);
   const receipt = path.join(work, 'receipt.json');
   const parts = [...segments.map((file, k) => ({ file, k, out: '/dev/null' })), { file: emptyFile, k: CLOSING_SEGMENT, out: receipt }];
@@ -313,16 +349,16 @@ async function curlUpload(base: string, tlsFiles: CurlTls, segments: string[], e
     '-F', `File=@${file};filename=${filnamn}`,
     segmentUrl(base, k, filnamn),
   ]);
-  const { ms, stdout } = await runCurl(args);
+  const { ms, cpuMs, stdout } = await runCurl(args, cpus);
   const codes = stdout.trim().split('\n');
   if (codes.length !== parts.length || codes.some((c) => c !== '200')) throw new Error(`curl upload answered ${codes.join(',')}`);
   const deliveryId = /"deliveryId"\s*:\s*"([^"]+)"/i.exec(await fs.readFile(receipt, 'utf8'))?.[1];
   if (!deliveryId) throw new Error('curl upload: the closing segment answered no deliveryId');
-  return ms;
+  return { ms, cpuMs };
 }
 
 // ---------------------------------------------------------------------------------------------
-// Part 1: throughput and memory
+// Part 1: throughput, CPU and memory
 
 interface SizeResult {
   bytes: number;
@@ -332,6 +368,10 @@ interface SizeResult {
   oursMBps: number;
   curlMBps: number;
   ratio: number;
+  /** CPU seconds per GiB sent (medians): the whole Node-RED process, and curl. */
+  oursCpuPerGiB: number;
+  curlCpuPerGiB: number;
+  cpuRatio: number;
   /** Highest RSS of the Node-RED process over its RSS once the flow was loaded (warm-up included). */
   peakGrowthMiB: number;
   /** Highest RSS growth within one measured upload, over the RSS at its start. */
@@ -351,101 +391,187 @@ function assertUploaded(outcome: UploadOutcome, what: string): void {
   }
 }
 
+/** A simulator process and what the flows and curl need to reach it. */
+interface Target {
+  url: string;
+  tlsFiles: CurlTls;
+  settings: FlowSettings;
+  /** The closing segment's content for curl. */
+  emptyFile: string;
+  /** curl's cookie jar and receipt go here. */
+  work: string;
+}
+
+async function prepareTarget(sim: SimulatorProcess, work: string): Promise<Target> {
+  await fs.mkdir(work, { recursive: true });
+  // PEM copies of the .pfx for curl and the core tls-config node; the key file is the owner's only.
+  const certificate = await readCertificate({ path: sim.certPath, passphrase: sim.passphrase });
+  const certPem = path.join(work, 'client-cert.pem');
+  const keyPem = path.join(work, 'client-key.pem');
+  await fs.writeFile(certPem, certificate.cert, { mode: 0o600 });
+  await fs.writeFile(keyPem, certificate.key, { mode: 0o600 });
+  const emptyFile = path.join(work, 'empty');
+  await fs.writeFile(emptyFile, '');
+  return {
+    url: sim.url,
+    tlsFiles: { certPem, keyPem, caPath: sim.caPath },
+    settings: { baseUrl: sim.url, certPath: sim.certPath, passphrase: sim.passphrase, caPath: sim.caPath, certPem, keyPem, ...REPORTER },
+    emptyFile,
+    work,
+  };
+}
+
+interface BenchFile {
+  mib: number;
+  file: string;
+  /** The same bytes as v2 segment files, for curl. */
+  segments: string[];
+}
+
+async function withBenchFile<T>(work: string, mib: number, log: (line: string) => void, fn: (bench: BenchFile) => Promise<T>): Promise<T> {
+  const file = path.join(work, `bench-${mib}MiB.xml`);
+  const segmentsDir = path.join(work, `segments-${mib}`);
+  try {
+    await writeTestFile(file, mib * MiB);
+    const segments = await splitSegments(file, mib * MiB, segmentsDir);
+    log(`${sizeLabel(mib * MiB)}: ${segments.length} segments; file and segment files written`);
+    return await fn({ mib, file, segments });
+  } finally {
+    await fs.rm(file, { force: true });
+    await fs.rm(segmentsDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The upload node (in `worker`) and curl send the same file, after one segment each way as
+ * a warm-up (JIT, TLS session, F5 session, page cache), `repeats` times each, taking turns.
+ */
+async function sideBySide(
+  worker: Worker,
+  loaded: LoadOutcome,
+  target: Target,
+  { mib, file, segments }: BenchFile,
+  repeats: number,
+  log: (line: string) => void,
+  cpus?: string,
+): Promise<SizeResult> {
+  const bytes = mib * MiB;
+  const label = `${sizeLabel(bytes)}${cpus ? ` on CPUs ${cpus}` : ''}`;
+  let run = 0;
+  const ours = async (filename: string) => {
+    const outcome = await worker.request<UploadOutcome>({ op: 'upload', items: [{ filename, filnamn: `ours-${mib}-${++run}.xml` }], concurrent: false }, 15 * 60_000);
+    assertUploaded(outcome, `upload node, ${label}`);
+    return outcome;
+  };
+  const curl = (parts: string[]) => curlUpload(target, parts, `curl-${mib}-${++run}.xml`, cpus);
+  await ours(segments[0]);
+  await curl(segments.slice(0, 1));
+  const oursRuns: UploadOutcome[] = [];
+  const curlRuns: CurlRun[] = [];
+  for (let r = 0; r < repeats; r++) {
+    // Alternate who goes first, so that noise from the other engineers' jobs hits both.
+    const order = r % 2 === 0 ? ['ours', 'curl'] : ['curl', 'ours'];
+    for (const who of order) {
+      if (who === 'ours') oursRuns.push(await ours(file));
+      else curlRuns.push(await curl(segments));
+    }
+    log(`${label} run ${r + 1}: ours ${fixed(oursRuns[r].ms, 0)} ms ${fixed(oursRuns[r].cpuMicros / 1000, 0)} ms CPU, curl ${fixed(curlRuns[r].ms, 0)} ms ${fixed(curlRuns[r].cpuMs, 0)} ms CPU`);
+  }
+  const oursMs = oursRuns.map((o) => o.ms);
+  const curlMs = curlRuns.map((c) => c.ms);
+  const oursMBps = mbPerSecond(bytes, median(oursMs));
+  const curlMBps = mbPerSecond(bytes, median(curlMs));
+  const gib = bytes / (1024 * MiB);
+  const oursCpuPerGiB = median(oursRuns.map((o) => o.cpuMicros / 1e6 / gib));
+  const curlCpuPerGiB = median(curlRuns.map((c) => c.cpuMs / 1000 / gib));
+  return {
+    bytes,
+    segments: segments.length,
+    oursMs,
+    curlMs,
+    oursMBps,
+    curlMBps,
+    ratio: oursMBps / curlMBps,
+    oursCpuPerGiB,
+    curlCpuPerGiB,
+    cpuRatio: oursCpuPerGiB / curlCpuPerGiB,
+    peakGrowthMiB: (Math.max(...oursRuns.map((o) => o.peakRss)) - loaded.loadedRss) / MiB,
+    perUploadGrowthMiB: Math.max(...oursRuns.map((o) => o.peakRss - o.startRss)) / MiB,
+  };
+}
+
 async function throughput(options: Options, work: string, log: (line: string) => void): Promise<{ sizes: SizeResult[]; core: CoreResult }> {
   const sim = await startSimulatorProcess(path.join(work, 'simulator'));
   try {
-    // PEM copies of the .pfx for curl and the core tls-config node; the key file is the owner's only.
-    const certificate = await readCertificate({ path: sim.certPath, passphrase: sim.passphrase });
-    const certPem = path.join(work, 'client-cert.pem');
-    const keyPem = path.join(work, 'client-key.pem');
-    await fs.writeFile(certPem, certificate.cert, { mode: 0o600 });
-    await fs.writeFile(keyPem, certificate.key, { mode: 0o600 });
-    const tlsFiles: CurlTls = { certPem, keyPem, caPath: sim.caPath };
-    const settings: FlowSettings = { baseUrl: sim.url, certPath: sim.certPath, passphrase: sim.passphrase, caPath: sim.caPath, certPem, keyPem, ...REPORTER };
-    const emptyFile = path.join(work, 'empty');
-    await fs.writeFile(emptyFile, '');
-
+    const target = await prepareTarget(sim, path.join(work, 'target'));
     let core: CoreResult | undefined;
     const sizes: SizeResult[] = [];
     for (const mib of options.sizesMiB) {
-      const bytes = mib * MiB;
-      const label = sizeLabel(bytes);
-      const file = path.join(work, `bench-${mib}MiB.xml`);
-      await writeTestFile(file, bytes);
-      const segments = await splitSegments(file, bytes, path.join(work, `segments-${mib}`));
-      log(`${label}: ${segments.length} segments; file and segment files written`);
-
-      if (!core) {
-        // One segment's worth through the core nodes (warm-up + repeats), in a Node-RED process of its own.
-        const firstSegment = (await fs.stat(segments[0])).size;
-        const names = Array.from({ length: options.repeats + 1 }, (_, i) => `core-${i}.xml`);
-        const outcome = await withWorker(settings, (worker) =>
-          worker.request<CoreOutcome>(
-            {
-              op: 'core-segments',
-              heartbeatUrl: apiRoot(sim.url, 'v2') + HEARTBEAT_PATH,
-              segmentUrls: names.map((n) => segmentUrl(sim.url, 0, n)),
-              segmentFile: segments[0],
-              filnamn: names,
-            },
-            10 * 60_000,
-          ),
-        );
-        if (outcome.statusCodes.some((c) => c !== 200)) throw new Error(`core http request answered ${outcome.statusCodes.join(',')}`);
-        const measured = outcome.ms.slice(1);
-        core = { bytes: firstSegment, ms: measured, mbps: mbPerSecond(firstSegment, median(measured)), growthMiB: (outcome.peakRss - outcome.startRss) / MiB };
-        log(`core http request, one segment (${firstSegment} bytes): ${measured.map((m) => fixed(m, 0)).join(' / ')} ms`);
-      }
-
-      const result = await withWorker(settings, async (worker, loaded) => {
-        let run = 0;
-        const ours = async (filename: string, timed: boolean) => {
-          const outcome = await worker.request<UploadOutcome>(
-            { op: 'upload', items: [{ filename, filnamn: `ours-${mib}-${++run}.xml` }], concurrent: false },
-            15 * 60_000,
+      await withBenchFile(work, mib, log, async (bench) => {
+        if (!core) {
+          // One segment's worth through the core nodes (warm-up + repeats), in a Node-RED process of its own.
+          const firstSegment = (await fs.stat(bench.segments[0])).size;
+          const names = Array.from({ length: options.repeats + 1 }, (_, i) => `core-${i}.xml`);
+          const outcome = await withWorker(target.settings, (worker) =>
+            worker.request<CoreOutcome>(
+              {
+                op: 'core-segments',
+                heartbeatUrl: apiRoot(sim.url, 'v2') + HEARTBEAT_PATH,
+                segmentUrls: names.map((n) => segmentUrl(sim.url, 0, n)),
+                segmentFile: bench.segments[0],
+                filnamn: names,
+              },
+              10 * 60_000,
+            ),
           );
-          assertUploaded(outcome, `upload node, ${label}`);
-          return timed ? outcome : undefined;
-        };
-        const curl = async (parts: string[]) => {
-          const ms = await curlUpload(sim.url, tlsFiles, parts, emptyFile, `curl-${mib}-${++run}.xml`, work);
-          return ms;
-        };
-        // Warm-up: one segment each way (JIT, TLS session, F5 session, page cache).
-        await ours(segments[0], false);
-        await curl(segments.slice(0, 1));
-        const oursRuns: UploadOutcome[] = [];
-        const curlMs: number[] = [];
-        for (let r = 0; r < options.repeats; r++) {
-          // Alternate who goes first, so that noise from the other engineers' jobs hits both.
-          const order = r % 2 === 0 ? ['ours', 'curl'] : ['curl', 'ours'];
-          for (const who of order) {
-            if (who === 'ours') oursRuns.push((await ours(file, true)) as UploadOutcome);
-            else curlMs.push(await curl(segments));
-          }
-          log(`${label} run ${r + 1}: ours ${fixed(oursRuns[r].ms, 0)} ms, curl ${fixed(curlMs[r], 0)} ms`);
+          if (outcome.statusCodes.some((c) => c !== 200)) throw new Error(`core http request answered ${outcome.statusCodes.join(',')}`);
+          const measured = outcome.ms.slice(1);
+          core = { bytes: firstSegment, ms: measured, mbps: mbPerSecond(firstSegment, median(measured)), growthMiB: (outcome.peakRss - outcome.startRss) / MiB };
+          log(`core http request, one segment (${firstSegment} bytes): ${measured.map((m) => fixed(m, 0)).join(' / ')} ms`);
         }
-        const oursMs = oursRuns.map((o) => o.ms);
-        const oursMBps = mbPerSecond(bytes, median(oursMs));
-        const curlMBps = mbPerSecond(bytes, median(curlMs));
-        return {
-          bytes,
-          segments: segments.length,
-          oursMs,
-          curlMs,
-          oursMBps,
-          curlMBps,
-          ratio: oursMBps / curlMBps,
-          peakGrowthMiB: (Math.max(...oursRuns.map((o) => o.peakRss)) - loaded.loadedRss) / MiB,
-          perUploadGrowthMiB: Math.max(...oursRuns.map((o) => o.peakRss - o.startRss)) / MiB,
-        };
+        sizes.push(await withWorker(target.settings, (worker, loaded) => sideBySide(worker, loaded, target, bench, options.repeats, log)));
       });
-      sizes.push(result);
-      await fs.rm(file, { force: true });
-      await fs.rm(path.join(work, `segments-${mib}`), { recursive: true, force: true });
     }
     if (!core) throw new Error('no size was measured');
     return { sizes, core };
+  } finally {
+    await sim.stop();
+  }
+}
+
+interface SharedCoresResult {
+  /** The CPUs everything ran on, or undefined where it could not be pinned (`how` says why). */
+  cpus?: string;
+  how: string;
+  size: SizeResult;
+}
+
+/**
+ * The first two CPUs this process may use, for taskset. Where Node-RED shares its cores with
+ * other work (here: the server), its CPU per byte is what separates it from curl.
+ */
+function twoCores(): { cpus?: string; how: string } {
+  if (spawnSync('taskset', ['--version']).status !== 0) return { how: 'not pinned: taskset (util-linux) is not installed' };
+  const allowed = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '';
+  const cpus = allowed.split(',').flatMap((range) => {
+    const [from, to = from] = range.split('-').map(Number);
+    return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+  });
+  if (cpus.length < 2) return { how: `not pinned: this process may use CPUs "${allowed}" only` };
+  return { cpus: `${cpus[0]},${cpus[1]}`, how: `simulator, Node-RED and curl pinned to CPUs ${cpus[0]},${cpus[1]} with taskset` };
+}
+
+/** Part 1 again for one file, with the simulator, the Node-RED process and curl on the same two cores. */
+async function sharedCores(options: Options, work: string, log: (line: string) => void): Promise<SharedCoresResult> {
+  const { cpus, how } = twoCores();
+  log(`shared cores: ${how}`);
+  const sim = await startSimulatorProcess(path.join(work, 'simulator-shared'), cpus);
+  try {
+    const target = await prepareTarget(sim, path.join(work, 'target-shared'));
+    const size = await withBenchFile(work, options.sharedMiB, log, (bench) =>
+      withWorker(target.settings, (worker, loaded) => sideBySide(worker, loaded, target, bench, options.sharedRepeats, log, cpus), cpus),
+    );
+    return { cpus, how, size };
   } finally {
     await sim.stop();
   }
@@ -572,33 +698,49 @@ function machine() {
   };
 }
 
-function report(options: Options, part1: { sizes: SizeResult[]; core: CoreResult }, part2: CountsResult, part3: JournalResult, started: number): void {
+function sizeTable(sizes: SizeResult[]): string {
+  return textTable(
+    ['file', 'segments', 'upload node MB/s', 'curl MB/s', 'ours/curl', 'CPU s/GiB ours', 'curl', 'ours/curl', 'NR peak RSS growth', 'per upload', 'ours ms (runs)', 'curl ms (runs)'],
+    sizes.map((s) => [
+      sizeLabel(s.bytes),
+      String(s.segments),
+      fixed(s.oursMBps),
+      fixed(s.curlMBps),
+      fixed(s.ratio, 2),
+      fixed(s.oursCpuPerGiB, 2),
+      fixed(s.curlCpuPerGiB, 2),
+      fixed(s.cpuRatio, 2),
+      `${fixed(s.peakGrowthMiB)} MiB`,
+      `${fixed(s.perUploadGrowthMiB)} MiB`,
+      s.oursMs.map((x) => fixed(x, 0)).join(' / '),
+      s.curlMs.map((x) => fixed(x, 0)).join(' / '),
+    ]),
+  );
+}
+
+function report(
+  options: Options,
+  part1: { sizes: SizeResult[]; core: CoreResult },
+  shared: SharedCoresResult,
+  part2: CountsResult,
+  part3: JournalResult,
+  started: number,
+): void {
   const m = machine();
   const command = `npm run bench${options.quick ? ' -- --quick' : ''}${process.argv.includes('--sizes') ? ` -- --sizes ${options.sizesMiB.join(',')}` : ''}`;
   const out = (s = '') => process.stdout.write(`${s}\n`);
   out();
-  out('== Throughput and memory (median of 3, after one warm-up; MB = 10^6 bytes) ==');
-  out(
-    textTable(
-      ['file', 'segments', 'upload node MB/s', 'curl MB/s', 'ours/curl', 'NR peak RSS growth', 'per upload', 'ours ms (runs)', 'curl ms (runs)'],
-      part1.sizes.map((s) => [
-        sizeLabel(s.bytes),
-        String(s.segments),
-        fixed(s.oursMBps),
-        fixed(s.curlMBps),
-        fixed(s.ratio, 2),
-        `${fixed(s.peakGrowthMiB)} MiB`,
-        `${fixed(s.perUploadGrowthMiB)} MiB`,
-        s.oursMs.map((x) => fixed(x, 0)).join(' / '),
-        s.curlMs.map((x) => fixed(x, 0)).join(' / '),
-      ]),
-    ),
-  );
+  out(`== Throughput, CPU and memory (median of ${options.repeats}, after one warm-up; MB = 10^6 bytes; CPU: the whole Node-RED process) ==`);
+  out(sizeTable(part1.sizes));
   out(
     `core http request + tls-config, one segment (${part1.core.bytes} bytes in memory): ${fixed(part1.core.mbps)} MB/s ` +
       `(${part1.core.ms.map((x) => fixed(x, 0)).join(' / ')} ms), RSS growth ${fixed(part1.core.growthMiB)} MiB`,
   );
-  out('targets: ours/curl >= 0.9; Node-RED peak RSS growth < 64 MiB whatever the size');
+  out('targets: ours/curl >= 0.9; CPU per GiB at most 2x curl\'s; Node-RED peak RSS growth < 64 MiB whatever the size');
+  out();
+  out(`== The same on two shared cores: ${shared.how} (median of ${options.sharedRepeats}) ==`);
+  out(sizeTable([shared.size]));
+  out('target: ours/curl >= 0.95');
   out();
   out('== Many uploads through one config node (fresh Node-RED per line) ==');
   const p = part2;
@@ -638,8 +780,12 @@ function report(options: Options, part1: { sizes: SizeResult[]; core: CoreResult
       [
         ...part1.sizes.map((s) => [
           `upload node, ${sizeLabel(s.bytes)} file (${s.segments} segments)`,
-          `${fixed(s.oursMBps)} MB/s; curl ${fixed(s.curlMBps)} MB/s (ratio ${fixed(s.ratio, 2)}); Node-RED peak RSS growth ${fixed(s.peakGrowthMiB)} MiB`,
+          `${fixed(s.oursMBps)} MB/s; curl ${fixed(s.curlMBps)} MB/s (ratio ${fixed(s.ratio, 2)}); CPU ${fixed(s.oursCpuPerGiB, 2)} s/GiB, curl ${fixed(s.curlCpuPerGiB, 2)} (${fixed(s.cpuRatio, 2)}×); Node-RED peak RSS growth ${fixed(s.peakGrowthMiB)} MiB`,
         ]),
+        [
+          `simulator, Node-RED and curl on the same 2 cores, ${sizeLabel(shared.size.bytes)} file`,
+          `${fixed(shared.size.oursMBps)} MB/s; curl ${fixed(shared.size.curlMBps)} MB/s (ratio ${fixed(shared.size.ratio, 2)}); CPU ${fixed(shared.size.oursCpuPerGiB, 2)} s/GiB, curl ${fixed(shared.size.curlCpuPerGiB, 2)} (${fixed(shared.size.cpuRatio, 2)}×)${shared.cpus ? '' : ` (${shared.how})`}`,
+        ],
         [`core \`http request\` + \`tls-config\`, one segment in memory`, `${fixed(part1.core.mbps)} MB/s`],
         [`${p.inRow.count} small uploads in a row`, `${p.inRow.server.heartbeats} heartbeat(s), ${p.inRow.server.tlsHandshakes} TLS connection(s), ${fixed(p.inRow.ms / p.inRow.count, 1)} ms per upload`],
         [`${p.concurrent.count} concurrent uploads`, `at most ${p.concurrent.maxInFlight} requests in flight, ${p.concurrent.server.heartbeats} heartbeat(s), ${p.concurrent.arrived}/${p.concurrent.count} arrived`],
@@ -650,7 +796,7 @@ function report(options: Options, part1: { sizes: SizeResult[]; core: CoreResult
   );
   out();
   out('== JSON ==');
-  out(JSON.stringify({ command, machine: m, options, throughput: part1, counts: part2, journal: part3 }, null, 2));
+  out(JSON.stringify({ command, machine: m, options, throughput: part1, sharedCores: shared, counts: part2, journal: part3 }, null, 2));
 }
 
 async function main(): Promise<void> {
@@ -662,9 +808,10 @@ async function main(): Promise<void> {
   try {
     log(`sizes ${options.sizesMiB.join(', ')} MiB${options.quick ? ' (quick)' : ''}; work dir ${work}`);
     const part1 = await throughput(options, work, log);
+    const shared = await sharedCores(options, work, log);
     const part2 = await counts(options, work, log);
     const part3 = await journalFigures(options, new Map(part1.sizes.map((s) => [s.bytes / MiB, median(s.oursMs)])), work, log);
-    report(options, part1, part2, part3, started);
+    report(options, part1, shared, part2, part3, started);
   } finally {
     await fs.rm(work, { recursive: true, force: true });
   }

@@ -6,7 +6,7 @@
  * so this small writer is used.
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
 
 export interface MultipartBody {
@@ -14,13 +14,108 @@ export interface MultipartBody {
   headers: { 'content-type': string; 'content-length': string };
 }
 
-/** Bytes [start, end) of a file on disk or of a Buffer. */
-export type PartSource = { path: string; start: number; end: number } | { buffer: Buffer };
+/** Bytes [start, end) of a file on disk (read through its FileSlices) or of a Buffer. */
+export type PartSource = { file: FileSlices; start: number; end: number } | { buffer: Buffer };
 
 /** Thrown from inside the body stream when the file yields fewer or more bytes than its slice. */
 export class ShortReadError extends Error {
   constructor(readonly path: string, readonly expected: number, readonly actual: number) {
     super(`${path}: expected ${expected} bytes, read ${actual}`);
+  }
+}
+
+/** Bytes read from disk and handed to TLS at a time: per-chunk costs vanish, TLS's output buffer stays small. */
+export const CHUNK_SIZE = 1024 * 1024;
+
+/**
+ * One read buffer kept between files, so that files sent one after another reuse the same
+ * memory instead of leaving a buffer each to the garbage collector; freed after a minute unused.
+ */
+let spare: Buffer | undefined;
+let spareTimer: NodeJS.Timeout | undefined;
+
+function takeSpare(size: number): Buffer {
+  const buffer = spare && spare.length >= size ? spare : Buffer.allocUnsafeSlow(size);
+  if (buffer === spare) spare = undefined;
+  return buffer;
+}
+
+function keepSpare(buffer: Buffer): void {
+  if (spare && spare.length >= buffer.length) return;
+  spare = buffer;
+  clearTimeout(spareTimer);
+  spareTimer = setTimeout(() => (spare = undefined), 60_000).unref();
+}
+
+/**
+ * The slices of one file, read into one buffer that each slice reuses. Fresh buffers per
+ * chunk cost more CPU than the TLS encryption of their bytes (page faults, and the
+ * garbage collections their external memory triggers). A slice overwrites the buffer
+ * only once the previous slice's request has ended, which is when the client asks for
+ * the next one, and goes to the next file once this one's requests are all answered
+ * (release). A slice longer than the buffer is read into fresh chunks instead.
+ */
+export class FileSlices {
+  private buffer?: Buffer;
+  /** Which slice may read into the buffer: the latest one asked for. */
+  private owner = 0;
+  /** The last disk read started, which the next slice waits for before it reads. */
+  private reading: Promise<unknown> = Promise.resolve();
+
+  constructor(readonly path: string, private readonly capacity: number) {}
+
+  /** Bytes [start, end) in chunks; from now on earlier slices of this file stop at their next chunk. */
+  slice(start: number, end: number): AsyncGenerator<Buffer> {
+    const owner = ++this.owner;
+    const shared = end - start <= this.capacity;
+    return this.chunks(start, end, () => {
+      if (!shared) return undefined;
+      if (owner !== this.owner) throw new Error(`${this.path}: the read buffer went to a later slice or another file`);
+      return (this.buffer ??= takeSpare(this.capacity));
+    });
+  }
+
+  /**
+   * Gives the buffer to other files: call it when no request of this file is under way. A
+   * later slice takes one again. Resolves once the buffer is free (its last read done).
+   */
+  async release(): Promise<void> {
+    const buffer = this.buffer;
+    this.buffer = undefined;
+    // An abandoned earlier slice reads no more.
+    this.owner++;
+    await this.reading.catch(() => undefined);
+    if (buffer) keepSpare(buffer);
+  }
+
+  /** `into()`: the shared buffer if this slice uses it, else undefined; it throws once a later slice owns it. */
+  private async *chunks(start: number, end: number, into: () => Buffer | undefined): AsyncGenerator<Buffer> {
+    await this.reading.catch(() => undefined);
+    const handle = await fs.open(this.path, 'r');
+    const length = end - start;
+    const readAt = (at: number): Promise<Buffer> => {
+      const size = Math.min(CHUNK_SIZE, length - at);
+      const buffer = into()?.subarray(at, at + size) ?? Buffer.allocUnsafeSlow(size);
+      const read = handle.read(buffer, 0, size, start + at).then(({ bytesRead }) => buffer.subarray(0, bytesRead));
+      // Awaited below; this only keeps a read of an abandoned body from being an unhandled rejection.
+      read.catch(() => undefined);
+      this.reading = read;
+      return read;
+    };
+    try {
+      let next = readAt(0);
+      for (let done = 0; done < length; ) {
+        const chunk = await next;
+        into(); // throws if the buffer went elsewhere while the chunk was read
+        if (chunk.length === 0) throw new ShortReadError(this.path, length, done);
+        done += chunk.length;
+        // The next chunk is read while this one is encrypted and sent.
+        if (done < length) next = readAt(done);
+        yield chunk;
+      }
+    } finally {
+      await handle.close();
+    }
   }
 }
 
@@ -37,19 +132,14 @@ export function multipartBody(field: string, filename: string, source: PartSourc
   );
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
   const length = 'buffer' in source ? source.buffer.length : source.end - source.start;
+  const content = 'buffer' in source ? source.buffer : length > 0 ? source.file.slice(source.start, source.end) : undefined;
 
   async function* parts(): AsyncGenerator<Buffer> {
     yield head;
-    if ('buffer' in source) {
-      if (source.buffer.length > 0) yield source.buffer;
-    } else if (length > 0) {
-      let read = 0;
-      // highWaterMark 256 KiB: fewer, larger writes into TLS.
-      for await (const chunk of createReadStream(source.path, { start: source.start, end: source.end - 1, highWaterMark: 256 * 1024 })) {
-        read += (chunk as Buffer).length;
-        yield chunk as Buffer;
-      }
-      if (read !== length) throw new ShortReadError(source.path, length, read);
+    if (Buffer.isBuffer(content)) {
+      if (content.length > 0) yield content;
+    } else if (content) {
+      yield* content;
     }
     yield tail;
   }

@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
+import { SEGMENT_SIZE } from './api';
 import { ValidationError } from './errors';
-import { multipartBody, type MultipartBody } from './multipart';
+import { FileSlices, multipartBody, type MultipartBody } from './multipart';
 import type { UploadSource } from './types';
 
 export function fileChanged(path: string, detail: string): ValidationError {
@@ -14,23 +15,24 @@ export function fileChanged(path: string, detail: string): ValidationError {
 
 /**
  * The file being uploaded. A path is stated once and streamed from disk slice by slice
- * (never read whole); if its size or time changes while it is sent, the upload stops.
+ * (never read whole) through one buffer of at most a segment; if its size or time changes
+ * while it is sent, the upload stops.
  */
 export class SourceFile {
   private constructor(
-    private readonly source: UploadSource,
+    private readonly content: Buffer | FileSlices,
     private readonly filnamn: string,
     readonly size: number,
     private readonly mtimeMs: number,
   ) {}
 
   static async open(source: UploadSource, filnamn: string): Promise<SourceFile> {
-    if ('buffer' in source) return new SourceFile(source, filnamn, source.buffer.length, 0);
+    if ('buffer' in source) return new SourceFile(source.buffer, filnamn, source.buffer.length, 0);
     const stat = await SourceFile.stat(source.path);
     if (!stat.isFile()) {
       throw new ValidationError(`The upload source ${source.path} is not a file.`, { code: 'NOT_A_FILE', field: 'source', value: source.path, hint: 'Give the path of the file to upload.' });
     }
-    return new SourceFile(source, filnamn, stat.size, stat.mtimeMs);
+    return new SourceFile(new FileSlices(source.path, Math.min(stat.size, SEGMENT_SIZE)), filnamn, stat.size, stat.mtimeMs);
   }
 
   private static async stat(path: string) {
@@ -44,12 +46,14 @@ export class SourceFile {
 
   /** A multipart body with one file part holding bytes [start, end); a resent part is read from disk again. */
   async part(field: string, start: number, end: number): Promise<MultipartBody> {
-    if ('buffer' in this.source) return multipartBody(field, this.filnamn, { buffer: this.source.buffer.subarray(start, end) });
-    const path = this.source.path;
+    if (Buffer.isBuffer(this.content)) return multipartBody(field, this.filnamn, { buffer: this.content.subarray(start, end) });
+    // The closing POST comes once every data segment was answered: the read buffer may serve other files meanwhile.
+    if (start === end) void this.content.release();
+    const path = this.content.path;
     const stat = await SourceFile.stat(path);
     if (stat.size !== this.size || stat.mtimeMs !== this.mtimeMs) {
       throw fileChanged(path, `it was ${this.size} bytes, now ${stat.size}${stat.size === this.size ? ', with a new modification time' : ''}`);
     }
-    return multipartBody(field, this.filnamn, { path, start, end });
+    return multipartBody(field, this.filnamn, { file: this.content, start, end });
   }
 }

@@ -23,31 +23,15 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startSimulator } from '../simulator';
 import type { Simulator } from '../simulator/types';
+import type { NodeRedApp as EmbeddedNodeRed } from 'node-red';
+import { BASE_SETTINGS, PACKAGE_NAME, REPO, linkPackage, writeManifest, writeSettings } from './user-dir';
 
-const ROOT = path.join(__dirname, '..');
-const HOST = '127.0.0.1';
-const EXAMPLE = path.join(ROOT, 'examples', '02 - Report a folder.json');
+const HOST = BASE_SETTINGS.uiHost;
+const EXAMPLE = path.join(REPO, 'examples', '02 - Report a folder.json');
 /** The simulator decides an upload within 2 s; SCB takes minutes, hence the example's 10 s. */
 const DEMO_POLL_INTERVAL_S = 2;
 const DEMO_ORGANISATIONSNUMMER = '9990000045';
 const DEMO_UNDERSOKNING = 'VINN';
-const PACKAGE_NAME = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { name: string }).name;
-
-/** The parts of the embedded Node-RED API this script uses (node-red ships no types). */
-interface EmbeddedNodeRed {
-  init(server: http.Server, settings: Record<string, unknown>): void;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-  readonly httpAdmin: http.RequestListener;
-  readonly events: {
-    on(event: string, listener: (event: RuntimeEvent) => void): void;
-    off(event: string, listener: (event: RuntimeEvent) => void): void;
-  };
-  readonly hooks: {
-    add(name: string, hook: (events: Array<{ msg: { filename?: unknown }; source: { node: { type: string } } }>) => void): void;
-    remove(name: string): void;
-  };
-}
 
 /** What Node-RED emits as 'runtime-event' (other events' arguments are not read). */
 type RuntimeEvent = { id?: string; payload?: { state?: string } };
@@ -80,7 +64,7 @@ interface DemoPaths {
 }
 
 function demoPaths(): DemoPaths {
-  const demo = path.resolve(process.env.SCB_M2M_DEMO_DIR || path.join(ROOT, '.demo'));
+  const demo = path.resolve(process.env.SCB_M2M_DEMO_DIR || path.join(REPO, '.demo'));
   return {
     demo,
     simulator: path.join(demo, 'simulator'),
@@ -135,23 +119,6 @@ function writeSamples(dir: string): { accepted: string; rejected: string } {
   return { accepted, rejected };
 }
 
-function settingsFile(): string {
-  const secret = crypto.randomBytes(24).toString('hex');
-  return `// Node-RED settings of the \`npm start\` demo. Written once by scripts/start.js and then
-// kept, so the credentials stay readable; delete the demo folder to start afresh.
-module.exports = {
-    uiHost: '${HOST}',
-    uiPort: 1880,
-    flowFile: 'flows.json',
-    // Encrypts flows_cred.json. It only ever protects the simulator's test passphrase.
-    credentialSecret: '${secret}',
-    editorTheme: { tours: false, projects: { enabled: false } },
-    telemetry: { enabled: false, updateNotification: false },
-    logging: { console: { level: 'info', metrics: false, audit: false } },
-};
-`;
-}
-
 /**
  * The Node-RED user dir: settings.js (once), a package.json naming this package and a link
  * to the repo in its node_modules (how an installed package looks to Node-RED 4 and 5; no npm
@@ -160,23 +127,16 @@ module.exports = {
  */
 function prepareUserDir(userDir: string): string {
   const settings = path.join(userDir, 'settings.js');
-  if (!fs.existsSync(settings)) fs.writeFileSync(settings, settingsFile(), { mode: 0o600 });
-  const manifest = { name: 'scb-m2m-demo', description: `The npm start demo of ${PACKAGE_NAME}`, private: true, dependencies: { [PACKAGE_NAME]: `file:${ROOT}` } };
-  fs.writeFileSync(path.join(userDir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-
-  const link = path.join(userDir, 'node_modules', ...PACKAGE_NAME.split('/'));
-  fs.mkdirSync(path.dirname(link), { recursive: true });
-  let current: string | undefined;
-  try {
-    current = fs.readlinkSync(link);
-  } catch {
-    current = undefined;
+  if (!fs.existsSync(settings)) {
+    writeSettings(userDir, { ...BASE_SETTINGS, uiPort: 1880, credentialSecret: crypto.randomBytes(24).toString('hex') }, [
+      'Node-RED settings of the `npm start` demo. Written once by scripts/start.js and then',
+      'kept, so the credentials stay readable; delete the demo folder to start afresh.',
+      'credentialSecret encrypts flows_cred.json; it only ever protects the simulator\'s test passphrase.',
+    ]);
   }
-  if (current === undefined || path.resolve(path.dirname(link), current) !== ROOT) {
-    fs.rmSync(link, { recursive: true, force: true });
-    // A junction needs no rights on Windows; elsewhere the type is ignored.
-    fs.symlinkSync(ROOT, link, 'junction');
-  }
+  writeManifest(userDir, { name: 'scb-m2m-demo', description: `The npm start demo of ${PACKAGE_NAME}`, private: true, dependencies: { [PACKAGE_NAME]: `file:${REPO}` } });
+  // This checkout, even where another copy of the package was installed.
+  linkPackage(userDir, 'replace');
   return settings;
 }
 
@@ -259,7 +219,7 @@ async function outboxWatched(RED: EmbeddedNodeRed, outbox: string): Promise<void
   const probe = path.join(outbox, '.npm-start-probe');
   const hook = 'onSend.scbM2mDemo';
   let seen = false;
-  RED.hooks.add(hook, (events) => {
+  RED.hooks.add(hook, (events: Array<{ msg: { filename?: unknown }; source: { node: { type: string } } }>) => {
     seen ||= events.some((e) => e.source.node.type === 'watch' && e.msg.filename === probe);
   });
   try {
@@ -282,7 +242,7 @@ async function assertPackageLoaded(editor: string): Promise<void> {
   const broken = (info.nodes ?? []).filter((set) => set.err).map((set) => `${set.name}: ${set.err}`);
   if (!answer.ok || !info.nodes?.length || broken.length > 0) {
     throw new StartError(
-      `Node-RED did not load ${PACKAGE_NAME} from ${ROOT} (HTTP ${answer.status}${broken.length ? `; ${broken.join('; ')}` : ''}). ` +
+      `Node-RED did not load ${PACKAGE_NAME} from ${REPO} (HTTP ${answer.status}${broken.length ? `; ${broken.join('; ')}` : ''}). ` +
         'Run `npm run build`, then `npm start` again.',
     );
   }

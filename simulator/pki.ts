@@ -1,5 +1,6 @@
 /**
- * The simulator's certificates, made when its directory has none to reuse (simulator/state.ts): RSA keys by Node's crypto
+ * The simulator's certificates, made when its directory has none to reuse (simulator/state.ts), and the one
+ * X.509 issuer the tests use too (issueCertificate): RSA keys by Node's crypto
  * (native, fast; generated in parallel on the thread pool), X.509, CRL and PKCS#12 by
  * node-forge's ASN.1 tools.
  */
@@ -29,34 +30,18 @@ export const DEFAULT_CLIENTS: SimulatorClientSpec[] = [
   { name: 'untrusted', organisationsnummer: '9990000045', undersokningar: ['VINN', 'KRITA'], kind: 'untrusted' },
 ];
 
-interface KeyPair {
-  /** PKCS#8 PEM. */
-  keyPem: string;
-  forgePublic: forge.pki.PublicKey;
-  forgePrivate: forge.pki.rsa.PrivateKey;
-}
-
-interface Issued extends KeyPair {
-  cert: forge.pki.Certificate;
-  certPem: string;
-}
-
 /**
  * Key pairs by position, shared by every simulator of this process: key generation is
  * most of the start-up time, and fresh certificates on reused keys test the same things.
  */
-const keyPool: Promise<KeyPair>[] = [];
+const keyPool: Promise<string>[] = [];
 
-function pooledKeyPair(index: number): Promise<KeyPair> {
-  keyPool[index] ??= newKeyPair();
+/** An RSA private key as PKCS#8 PEM. */
+function pooledKeyPem(index: number): Promise<string> {
+  keyPool[index] ??= generateKeyPair('rsa', { modulusLength: 2048 }).then(({ privateKey }) =>
+    privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+  );
   return keyPool[index];
-}
-
-async function newKeyPair(): Promise<KeyPair> {
-  const { privateKey } = await generateKeyPair('rsa', { modulusLength: 2048 });
-  const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  const forgePrivate = pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey;
-  return { keyPem, forgePrivate, forgePublic: pki.setRsaPublicKey(forgePrivate.n, forgePrivate.e) };
 }
 
 /** A positive 128-bit serial whose hex has no leading zero (so every tool prints it alike). */
@@ -71,25 +56,44 @@ export function normaliseSerial(serial: string): string {
   return serial.toLowerCase().replace(/^0+(?=.)/, '');
 }
 
-interface IssueOptions {
-  subject: forge.pki.CertificateField[];
-  keys: KeyPair;
-  /** Self-signed when absent. */
-  issuer?: Issued;
-  notBefore?: Date;
-  notAfter?: Date;
-  usage: 'ca' | 'server' | 'client';
+/** A certificate and its key, both PEM (the key PKCS#8). */
+export interface Issued {
+  certPem: string;
+  keyPem: string;
+  /** Hex, as forge prints it. */
+  serialNumber: string;
 }
 
-function issue(o: IssueOptions): Issued {
+export interface IssueOptions {
+  subject: forge.pki.CertificateField[];
+  /** The certificate's own key, PKCS#8 PEM: RSA or EC. */
+  keyPem: string;
+  /** Signs it (an RSA key); self-signed when absent. */
+  issuer?: Pick<Issued, 'certPem' | 'keyPem'>;
+  /** Default now − 1 day. */
+  notBefore?: Date;
+  /** Default now + 825 days. */
+  notAfter?: Date;
+  usage: 'ca' | 'server' | 'client';
+  /** A server certificate's DNS names and IPs (default localhost and 127.0.0.1). */
+  serverNames?: string[];
+}
+
+/** forge writes RSA public keys only: an EC certificate is built around this one, then given its own key's SubjectPublicKeyInfo. */
+const STAND_IN_RSA_KEY = pki.setRsaPublicKey(new forge.jsbn.BigInteger('3'), new forge.jsbn.BigInteger('65537'));
+
+/** The one X.509 issuer of the simulator and the tests: signed by Node's crypto (forge's JavaScript RSA is ten times slower). */
+export function issueCertificate(o: IssueOptions): Issued {
+  const spki = crypto.createPublicKey(o.keyPem).export({ type: 'spki', format: 'der' });
+  const rsa = crypto.createPrivateKey(o.keyPem).asymmetricKeyType === 'rsa';
   const cert = pki.createCertificate();
   const now = Date.now();
-  cert.publicKey = o.keys.forgePublic;
+  cert.publicKey = rsa ? pki.publicKeyFromAsn1(asn1.fromDer(spki.toString('binary'))) : STAND_IN_RSA_KEY;
   cert.serialNumber = newSerial();
   cert.validity.notBefore = o.notBefore ?? new Date(now - DAY_MS);
   cert.validity.notAfter = o.notAfter ?? new Date(now + 825 * DAY_MS);
   cert.setSubject(o.subject);
-  cert.setIssuer(o.issuer ? o.issuer.cert.subject.attributes : o.subject);
+  cert.setIssuer(o.issuer ? pki.certificateFromPem(o.issuer.certPem).subject.attributes : o.subject);
   const extensions: object[] = [{ name: 'basicConstraints', cA: o.usage === 'ca', critical: true }];
   if (o.usage === 'ca') extensions.push({ name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true });
   else {
@@ -97,16 +101,20 @@ function issue(o: IssueOptions): Issued {
     extensions.push({ name: 'extKeyUsage', serverAuth: o.usage === 'server', clientAuth: o.usage === 'client' });
   }
   if (o.usage === 'server') {
-    extensions.push({ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }, { type: 2, value: 'localhost' }] });
+    const names = o.serverNames ?? ['127.0.0.1', 'localhost'];
+    extensions.push({ name: 'subjectAltName', altNames: names.map((n) => (/^[\d.]+$/.test(n) ? { type: 7, ip: n } : { type: 2, value: n })) });
   }
-  extensions.push({ name: 'subjectKeyIdentifier' });
+  // forge computes the identifier from cert.publicKey, which for an EC key is the stand-in.
+  if (rsa) extensions.push({ name: 'subjectKeyIdentifier' });
   cert.setExtensions(extensions);
-  // Signed by Node's crypto: forge's JavaScript RSA is ten times slower.
   cert.signatureOid = cert.siginfo.algorithmOid = OID_SHA256_RSA;
   const tbs = getTbs(cert);
+  // TBSCertificate: [0] version, serial, signature, issuer, validity, subject, subjectPublicKeyInfo, ...
+  if (!rsa) (tbs.value as forge.asn1.Asn1[])[6] = asn1.fromDer(spki.toString('binary'));
   (cert as unknown as { tbsCertificate: forge.asn1.Asn1 }).tbsCertificate = tbs;
-  cert.signature = rsaSign(der(tbs), (o.issuer ?? o.keys).keyPem);
-  return { ...o.keys, cert, certPem: pki.certificateToPem(cert) };
+  cert.signature = rsaSign(der(tbs), (o.issuer ?? o).keyPem);
+  // forge ends PEM lines with CRLF; Node and OpenSSL write LF.
+  return { certPem: pki.certificateToPem(cert).replace(/\r\n/g, '\n'), keyPem: o.keyPem, serialNumber: cert.serialNumber };
 }
 
 /** forge's getTBSCertificate is public but missing from its type definitions. */
@@ -137,7 +145,7 @@ function makeCrl(ca: Issued, serials: string[]): string {
   const tbs = seq([
     int(1),
     sha256WithRsa(),
-    pki.distinguishedNameToAsn1(ca.cert.subject),
+    pki.distinguishedNameToAsn1(pki.certificateFromPem(ca.certPem).subject),
     utcTime(new Date(now.getTime() - 60_000)),
     utcTime(new Date(now.getTime() + NOT_YET_VALID_IN_DAYS * DAY_MS)),
     ...(revoked.length > 0 ? [seq(revoked)] : []),
@@ -178,19 +186,19 @@ function clientSubject(spec: SimulatorClientSpec): forge.pki.CertificateField[] 
 export async function generatePki(specs: SimulatorClientSpec[]): Promise<GeneratedPki> {
   const needsUntrusted = specs.some((s) => s.kind === 'untrusted');
   // Key generation dominates; run it all at once on libuv's thread pool.
-  const keys = await Promise.all(Array.from({ length: specs.length + 2 + (needsUntrusted ? 1 : 0) }, (_, i) => pooledKeyPair(i)));
-  const ca = issue({
+  const keys = await Promise.all(Array.from({ length: specs.length + 2 + (needsUntrusted ? 1 : 0) }, (_, i) => pooledKeyPem(i)));
+  const ca = issueCertificate({
     subject: [
       { name: 'countryName', value: 'SE' },
       { name: 'organizationName', value: 'SCB M2M Simulator' },
       { name: 'commonName', value: 'SCB M2M Simulator CA' },
     ],
-    keys: keys[0],
+    keyPem: keys[0],
     usage: 'ca',
   });
-  const server = issue({ subject: [{ name: 'commonName', value: 'localhost' }], keys: keys[1], issuer: ca, usage: 'server' });
+  const server = issueCertificate({ subject: [{ name: 'commonName', value: 'localhost' }], keyPem: keys[1], issuer: ca, usage: 'server' });
   const untrustedCa = needsUntrusted
-    ? issue({ subject: [{ name: 'commonName', value: 'Untrusted CA (not the simulator)' }], keys: keys[2], usage: 'ca' })
+    ? issueCertificate({ subject: [{ name: 'commonName', value: 'Untrusted CA (not the simulator)' }], keyPem: keys[2], usage: 'ca' })
     : undefined;
   const clientKeys = keys.slice(needsUntrusted ? 3 : 2);
   const now = Date.now();
@@ -204,9 +212,9 @@ export async function generatePki(specs: SimulatorClientSpec[]): Promise<Generat
         : kind === 'not-yet-valid'
           ? { notBefore: new Date(now + NOT_YET_VALID_IN_DAYS * DAY_MS), notAfter: new Date(now + 400 * DAY_MS) }
           : {};
-    const issued = issue({ subject: clientSubject(spec), keys: clientKeys[i], issuer, usage: 'client', ...validity });
+    const issued = issueCertificate({ subject: clientSubject(spec), keyPem: clientKeys[i], issuer, usage: 'client', ...validity });
     const pfx = makePfx({ keyPem: issued.keyPem, certs: [issued.certPem, issuer.certPem], passphrase, format: kind === 'legacy' ? 'legacy-rc2-40' : 'modern' });
-    return { spec: { ...spec, kind, passphrase }, pfx, serialNumber: issued.cert.serialNumber };
+    return { spec: { ...spec, kind, passphrase }, pfx, serialNumber: issued.serialNumber };
   });
   const revoked = clients.filter((c) => c.spec.kind === 'revoked').map((c) => c.serialNumber);
   return {

@@ -12,6 +12,7 @@ import { CertificateError, M2MClient, NetworkError, SEGMENT_SIZE, SEGMENTS_SURVI
 import { DEFAULT_CLIENTS, startSimulator } from '../simulator';
 import type { Simulator, SimulatorOptions } from '../simulator/types';
 import { REQUEST, certificateOf, clientFor } from './helpers/client';
+import { sha256 } from './helpers/util';
 
 const CLIENTS = DEFAULT_CLIENTS.filter((c) => c.name === 'valid' || c.name === 'untrusted');
 
@@ -23,7 +24,6 @@ async function failure(promise: Promise<unknown>): Promise<unknown> {
   );
 }
 
-const sha256 = (data: Buffer): string => crypto.createHash('sha256').update(data).digest('hex');
 
 describe('client: edges of the real service', function () {
   this.timeout(120_000);

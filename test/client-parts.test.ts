@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
+import * as crypto from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { CookieJar } from '../lib/cookies';
 import { NetworkError, ProtocolError, ServerError } from '../lib/errors';
 import { noProxyMatches, proxyFor } from '../lib/proxy';
+import { CHUNK_SIZE, FileSlices, ShortReadError } from '../lib/multipart';
 import { ConcurrencyLimit } from '../lib/queue';
 import { backoffDelay, retryPolicy, sleep, withRetry } from '../lib/retry';
 
@@ -211,6 +216,76 @@ describe('client parts', () => {
       await first;
       assert.equal(await third, 'third');
       assert.equal(ran, false);
+    });
+  });
+
+  describe('FileSlices', () => {
+    let dir: string;
+    let file: string;
+    const data = crypto.randomBytes(3 * CHUNK_SIZE + 123);
+    before(async () => {
+      dir = await fs.mkdtemp(path.join(os.tmpdir(), 'scb-slices-'));
+      file = path.join(dir, 'data.xml');
+      await fs.writeFile(file, data);
+    });
+    after(() => fs.rm(dir, { recursive: true, force: true }));
+
+    /** Each chunk copied out as it arrives (a shared buffer is overwritten by later slices). */
+    async function collect(chunks: AsyncIterable<Buffer>, memory?: Set<ArrayBufferLike>): Promise<Buffer> {
+      const copies: Buffer[] = [];
+      for await (const chunk of chunks) {
+        memory?.add(chunk.buffer);
+        copies.push(Buffer.from(chunk));
+      }
+      return Buffer.concat(copies);
+    }
+
+    it('reads each slice exactly, in chunks, every slice into the same buffer', async () => {
+      const slices = new FileSlices(file, 2 * CHUNK_SIZE + 100);
+      const memory = new Set<ArrayBufferLike>();
+      const first = await collect(slices.slice(0, 2 * CHUNK_SIZE + 100), memory);
+      const second = await collect(slices.slice(2 * CHUNK_SIZE + 100, data.length), memory);
+      assert.ok(first.equals(data.subarray(0, 2 * CHUNK_SIZE + 100)));
+      assert.ok(second.equals(data.subarray(2 * CHUNK_SIZE + 100)));
+      assert.equal(memory.size, 1);
+    });
+
+    it('reads a slice longer than its buffer into fresh chunks', async () => {
+      const memory = new Set<ArrayBufferLike>();
+      const whole = await collect(new FileSlices(file, CHUNK_SIZE).slice(0, data.length), memory);
+      assert.ok(whole.equals(data));
+      assert.equal(memory.size, 4);
+    });
+
+    it('stops an earlier slice at its next chunk once a later one takes the buffer over', async () => {
+      const slices = new FileSlices(file, data.length);
+      const earlier = slices.slice(0, data.length);
+      assert.ok((await earlier.next()).value?.equals(data.subarray(0, CHUNK_SIZE)));
+      const later = collect(slices.slice(0, data.length));
+      await assert.rejects(earlier.next(), /the read buffer went to a later slice/);
+      assert.ok((await later).equals(data));
+    });
+
+    it('gives its buffer to the next file once released; an abandoned slice then reads no more', async () => {
+      const memory = new Set<ArrayBufferLike>();
+      const first = new FileSlices(file, data.length);
+      const abandoned = first.slice(0, data.length);
+      memory.add((await abandoned.next()).value?.buffer as ArrayBufferLike);
+      await first.release();
+      await assert.rejects(abandoned.next(), /the read buffer went to a later slice or another file/);
+      const next = await collect(new FileSlices(file, data.length).slice(0, data.length), memory);
+      assert.ok(next.equals(data));
+      assert.equal(memory.size, 1);
+    });
+
+    it('fails with ShortReadError when the file is shorter than the slice', async () => {
+      const slices = new FileSlices(file, data.length + 10);
+      await assert.rejects(collect(slices.slice(0, data.length + 10)), (err: unknown) => {
+        assert.ok(err instanceof ShortReadError);
+        assert.equal(err.expected, data.length + 10);
+        assert.equal(err.actual, data.length);
+        return true;
+      });
     });
   });
 });

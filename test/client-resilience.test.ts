@@ -15,6 +15,7 @@ import {
   readCertificate,
 } from '../lib';
 import { REQUEST, allLogLines, certificateOf, clientFor, simulatorSuite } from './helpers/client';
+import { sha256 } from './helpers/util';
 
 const OUT_OF_ORDER = JSON.stringify({ error: 'SegmentOutOfOrder', expectedSegment: 0 });
 
@@ -46,7 +47,7 @@ describe('client: sessions, retries, failures against the simulator', function (
   function assertDelivered(uploadId: string): void {
     const d = ctx.sim.deliveries().find((x) => x.deliveryId === uploadId);
     assert.ok(d, `delivery ${uploadId}`);
-    assert.equal(d.sha256, crypto.createHash('sha256').update(data).digest('hex'));
+    assert.equal(d.sha256, sha256(data));
   }
 
   it('renews a session lost between segments (one heartbeat) and the file arrives whole', async () => {

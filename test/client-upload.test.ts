@@ -4,10 +4,8 @@ import { promises as fs, appendFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { SEGMENT_SIZE, ValidationError, type UploadProgress } from '../lib';
 import { REQUEST, clientFor, simulatorSuite } from './helpers/client';
+import { sha256 } from './helpers/util';
 
-function sha256(data: Buffer): string {
-  return crypto.createHash('sha256').update(data).digest('hex');
-}
 
 describe('client: heartbeat and uploads against the simulator', function () {
   this.timeout(30_000);

@@ -3,16 +3,19 @@
  * (scripts/start.js) as a newcomer runs it: both against the real simulator over real TLS.
  */
 import * as assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { M2MClient, readCertificate } from '../lib';
 import { startSimulator } from '../simulator';
 import type { Simulator } from '../simulator/types';
-import type { NodeMessage } from '../nodes/shared/red';
+import type { NodeMessage } from 'node-red';
 import { helper, messages, nextMessage, scbNodes, waitUntil, within, type FlowNode } from './helpers/node-red';
+import { runNode, type NodeProcess } from './helpers/process';
+import { freePort } from './helpers/util';
 
 const ROOT = path.join(__dirname, '..');
 const EXAMPLES_DIR = path.join(ROOT, 'examples');
@@ -101,10 +104,10 @@ async function loadExample(name: string, simulator: Simulator, edit?: (flow: Flo
  * The watch node watches a moment after it starts. Probe with a dot-file, which the flow's
  * filter drops, until the watch node reports it.
  */
-async function watching(outbox: string): Promise<void> {
+async function watching(outbox: string, settleId = '02-settle'): Promise<void> {
   const probe = path.join(outbox, '.probe');
   let seen = false;
-  helper.getNode('02-settle').on('input', (msg: NodeMessage) => {
+  helper.getNode(settleId).on('input', (msg: NodeMessage) => {
     if (msg.filename === probe) seen = true;
   });
   const deadline = Date.now() + 5000;
@@ -116,17 +119,40 @@ async function watching(outbox: string): Promise<void> {
   fs.rmSync(probe);
 }
 
+/** A chat's incoming webhook on 127.0.0.1, answering every POST with `status`: what it received. */
+async function startWebhook(status: number) {
+  const posts: Array<{ method?: string; path?: string; contentType?: string; body: string }> = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => (body += chunk));
+    req.on('end', () => {
+      posts.push({ method: req.method, path: req.url, contentType: req.headers['content-type'], body });
+      res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'no such webhook');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    posts,
+    close: () => new Promise((resolve) => server.close(resolve)),
+  };
+}
+
 const isFile = (file: string) => fs.existsSync(file) && fs.statSync(file).isFile();
 
 describe('example flows', function () {
   this.timeout(30_000);
 
-  it('are the three examples of the node issue and the certificate reminder', () => {
+  it('are the three examples of the node issue and the three of the polish issue', () => {
     assert.deepEqual(EXAMPLE_FILES, [
       '01 - Check the connection.json',
       '02 - Report a folder.json',
       '03 - List the history.json',
       '04 - Certificate expiry reminder.json',
+      '05 - Notify on the result.json',
+      "06 - SCB's folder layout.json",
     ]);
   });
 
@@ -188,7 +214,9 @@ describe('example flows', function () {
   describe('run against the simulator', () => {
     let simulator: Simulator;
     let dir: string;
-    const savedEnv = { SCB_M2M_OUTBOX: process.env.SCB_M2M_OUTBOX, SCB_M2M_DONE: process.env.SCB_M2M_DONE, HOME: process.env.HOME };
+    const savedEnv = Object.fromEntries(
+      ['SCB_M2M_OUTBOX', 'SCB_M2M_DONE', 'SCB_M2M_REJECTED', 'SCB_M2M_WEBHOOK_URL', 'HOME'].map((name) => [name, process.env[name]]),
+    );
 
     before(async () => {
       // Decided at the first history request, so a poll ends at once.
@@ -393,6 +421,115 @@ describe('example flows', function () {
         'the earlier upload is listed',
       );
     });
+
+    it('05: each decision is posted once to the chat webhook as one readable line; a rejection carries SCB\'s reason', async () => {
+      const outbox = path.join(dir, 'outbox');
+      const done = path.join(dir, 'done');
+      fs.mkdirSync(outbox);
+      const chat = await startWebhook(200);
+      try {
+        Object.assign(process.env, { SCB_M2M_OUTBOX: outbox, SCB_M2M_DONE: done, SCB_M2M_WEBHOOK_URL: `${chat.url}/hooks/scb` });
+        await loadExample('05 - Notify on the result.json', simulator);
+        await watching(outbox, '05-settle');
+        let toChat = 0;
+        helper.getNode('05-chat').on('input', () => toChat++);
+        const posted = messages('05-posted', 2);
+        const ok = path.join(outbox, 'V40_notify_ok.xml');
+        fs.writeFileSync(ok, '<Report ReportingAgentCode="9990000045"><Holder n="notify"/></Report>\n');
+        fs.writeFileSync(path.join(outbox, 'V40_notify_rejected.xml'), '<Report n="notify"><!-- SIMULATE-REJECT --></Report>\n');
+
+        const answered = await within(posted, 20_000, 'two posts the chat answered');
+        await waitUntil(() => isFile(path.join(done, 'V40_notify_ok.xml')) && !fs.existsSync(ok), 'the accepted file moved to done', 10_000);
+        assert.equal(chat.posts.length, 2, 'one post per decision');
+        assert.equal(toChat, 2, 'nothing else on its way to the chat');
+        for (const post of chat.posts) {
+          assert.equal(post.method, 'POST');
+          assert.equal(post.path, '/hooks/scb');
+          assert.match(post.contentType ?? '', /^application\/json/);
+        }
+        const texts = chat.posts.map((post) => (JSON.parse(post.body) as { text: string }).text).sort();
+        const period = String(answered[0].referensperiod);
+        assert.match(period, /^\d{4}-\d\d-\d\d$/);
+        assert.equal(texts[0], `ACCEPTED V40_notify_ok.xml (VINN, ${period}): moved to ${done}`);
+        assert.match(texts[1], /^REJECTED V40_notify_rejected\.xml \(VINN, \d{4}-\d\d-\d\d\): .*SIMULATE-REJECT.*It stays in the outbox/, "SCB's reason in the post");
+        assert.deepEqual(answered.map((m) => m.line).sort(), texts, 'the posted lines are the ones the chat answered');
+      } finally {
+        await chat.close();
+      }
+    });
+
+    it('05: a chat that refuses the post, or no webhook URL set, gives a NOT NOTIFIED line', async () => {
+      const outbox = path.join(dir, 'outbox');
+      fs.mkdirSync(outbox);
+      const chat = await startWebhook(404);
+      try {
+        Object.assign(process.env, { SCB_M2M_OUTBOX: outbox, SCB_M2M_DONE: path.join(dir, 'done'), SCB_M2M_WEBHOOK_URL: `${chat.url}/hooks/gone` });
+        await loadExample('05 - Notify on the result.json', simulator);
+        await watching(outbox, '05-settle');
+        const refused = messages('05-result', 2);
+        fs.writeFileSync(path.join(outbox, 'V40_notify_refused.xml'), '<Report n="refused"/>\n');
+        const lines = (await within(refused, 20_000, 'the decision and the refusal')).map((m) => String(m.payload));
+        assert.match(lines[0], /^ACCEPTED V40_notify_refused\.xml /);
+        assert.equal(lines[1], `NOT NOTIFIED: the chat answered 404 to: ${lines[0]}. Check the webhook URL (SCB_M2M_WEBHOOK_URL or this tab's WEBHOOK_URL).`);
+        assert.equal(chat.posts.length, 1);
+        await helper.unload();
+
+        delete process.env.SCB_M2M_WEBHOOK_URL;
+        await loadExample('05 - Notify on the result.json', simulator);
+        await watching(outbox, '05-settle');
+        const unset = messages('05-result', 2);
+        fs.writeFileSync(path.join(outbox, 'V40_notify_unset.xml'), '<Report n="unset"/>\n');
+        const [decision, notNotified] = (await within(unset, 20_000, 'the decision and the missing URL')).map((m) => String(m.payload));
+        assert.match(decision, /^ACCEPTED V40_notify_unset\.xml /);
+        assert.match(notNotified, /^NOT NOTIFIED: .+ \(ACCEPTED V40_notify_unset\.xml .+\)\. Check the webhook URL \(SCB_M2M_WEBHOOK_URL or this tab's WEBHOOK_URL\) and that Node-RED can reach the chat\.$/);
+        assert.equal(chat.posts.length, 1, 'nothing posted without a URL');
+      } finally {
+        await chat.close();
+      }
+    });
+
+    it("06: files in SCB's folder layout go with the fields of their folders, with and without version; accepted ones move under done, rejected ones under rejected; a misplaced file is reported, not sent", async () => {
+      const outbox = path.join(dir, 'outbox');
+      const done = path.join(dir, 'done');
+      const rejectedDir = path.join(dir, 'rejected');
+      fs.mkdirSync(outbox);
+      Object.assign(process.env, { SCB_M2M_OUTBOX: outbox, SCB_M2M_DONE: done, SCB_M2M_REJECTED: rejectedDir });
+      await loadExample("06 - SCB's folder layout.json", simulator);
+      await watching(outbox, '06-settle');
+      const org = simulator.certificates.valid.organisationsnummer;
+      const plain = path.join(org, 'VINN', '2026-10-31', 'V40');
+      const versioned = path.join(org, 'VINN', '2026-09-30', 'V40', '2');
+      const misplaced = path.join(org, 'VINN');
+      const results = messages('06-result', 3);
+      // New folders with a file in them at once, as a copy of a folder tree makes them.
+      for (const folder of [plain, versioned, misplaced]) fs.mkdirSync(path.join(outbox, folder), { recursive: true });
+      fs.writeFileSync(path.join(outbox, plain, 'V40_layout.xml'), '<Report ReportingAgentCode="9990000045"><Holder n="layout"/></Report>\n');
+      fs.writeFileSync(path.join(outbox, versioned, 'V40_layout_rejected.xml'), '<Report n="layout"><!-- SIMULATE-REJECT --></Report>\n');
+      fs.writeFileSync(path.join(outbox, misplaced, 'V40_layout_lost.xml'), '<Report n="lost"/>\n');
+
+      const byTopic = new Map((await within(results, 20_000, 'three results')).map((m) => [m.topic, String(m.payload)]));
+      assert.equal(byTopic.get('accepted'), `ACCEPTED V40_layout.xml (${org}, VINN, 2026-10-31, V40): moved to ${path.join(done, plain)}`);
+      const rejectedLine = byTopic.get('rejected') ?? '';
+      assert.match(rejectedLine, new RegExp(`^REJECTED V40_layout_rejected\\.xml \\(${org}, VINN, 2026-09-30, V40, 2\\): .*SIMULATE-REJECT`), "SCB's reason");
+      assert.ok(rejectedLine.endsWith(`. Moved to ${path.join(rejectedDir, versioned)}: correct it and save it into the outbox again.`), rejectedLine);
+      assert.equal(
+        byTopic.get('not in the layout'),
+        `NOT SENT ${org}/VINN/V40_layout_lost.xml: it is not in SCB's folder layout, so what it reports is unknown. Move it to ${outbox}/{organisationsnummer}/{undersokning}/{referensperiod}/{filformat}/[{version}/]V40_layout_lost.xml.`,
+      );
+
+      assert.ok(isFile(path.join(done, plain, 'V40_layout.xml')) && !fs.existsSync(path.join(outbox, plain, 'V40_layout.xml')), 'accepted: moved under done, same folders');
+      assert.ok(isFile(path.join(rejectedDir, versioned, 'V40_layout_rejected.xml')) && !fs.existsSync(path.join(outbox, versioned, 'V40_layout_rejected.xml')), 'rejected: moved under rejected, same folders');
+      assert.ok(isFile(path.join(outbox, misplaced, 'V40_layout_lost.xml')), 'the misplaced file stays');
+      const delivered = simulator
+        .deliveries()
+        .filter((d) => d.filnamn.startsWith('V40_layout'))
+        .map(({ filnamn, organisationsnummer, undersokning, referensperiod, filformat, version }) => ({ filnamn, organisationsnummer, undersokning, referensperiod, filformat, version }))
+        .sort((a, b) => (a.filnamn < b.filnamn ? -1 : 1));
+      assert.deepEqual(delivered, [
+        { filnamn: 'V40_layout.xml', organisationsnummer: org, undersokning: 'VINN', referensperiod: '2026-10-31', filformat: 'V40', version: undefined },
+        { filnamn: 'V40_layout_rejected.xml', organisationsnummer: org, undersokning: 'VINN', referensperiod: '2026-09-30', filformat: 'V40', version: '2' },
+      ], 'the fields from the folders; nothing for the misplaced file');
+    });
   });
 });
 
@@ -411,35 +548,13 @@ describe('npm start (scripts/start.js)', function () {
     fs.rmSync(demo, { recursive: true, force: true });
   });
 
-  async function freePort(): Promise<number> {
-    const server = net.createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as net.AddressInfo;
-    await new Promise((resolve) => server.close(resolve));
-    return port;
+  function startDemo(port: number, args: string[] = []): NodeProcess {
+    const run = runNode(script, args, { cwd: ROOT, env: { SCB_M2M_DEMO_DIR: demo, SCB_M2M_PORT: String(port), SCB_M2M_SIMULATOR_PORT: '0' } });
+    children.add(run.child);
+    return run;
   }
 
-  interface Demo {
-    child: ChildProcess;
-    output: () => string;
-    exited: Promise<number | null>;
-  }
-
-  function startDemo(port: number, args: string[] = []): Demo {
-    const child = spawn(process.execPath, [script, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, SCB_M2M_DEMO_DIR: demo, SCB_M2M_PORT: String(port), SCB_M2M_SIMULATOR_PORT: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.add(child);
-    let output = '';
-    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    return { child, output: () => output, exited };
-  }
-
-  async function ready(demoRun: Demo): Promise<{ editor: string; simulatorUrl: string }> {
+  async function ready(demoRun: NodeProcess): Promise<{ editor: string; simulatorUrl: string }> {
     await Promise.race([
       waitUntil(() => /demo ready at/.test(demoRun.output()), 'the ready line', 40_000),
       demoRun.exited.then((code) => {
@@ -476,7 +591,7 @@ describe('npm start (scripts/start.js)', function () {
     return String(flows.find((n) => n.type === 'tab')?.label);
   }
 
-  async function stop(demoRun: Demo, urls: string[]): Promise<void> {
+  async function stop(demoRun: NodeProcess, urls: string[]): Promise<void> {
     demoRun.child.kill('SIGINT');
     assert.equal(await within(demoRun.exited, 15_000, 'npm start exiting after SIGINT'), 0, demoRun.output());
     for (const url of urls) assert.ok(await refusesConnections(url), `${url} is closed`);

@@ -13,13 +13,13 @@ import * as tls from 'node:tls';
 import { NetworkError, SEGMENT_SIZE, isM2MError } from '../lib';
 import { startSimulator } from '../simulator';
 import type { Simulator } from '../simulator/types';
-import type { NodeMessage } from '../nodes/shared/red';
+import type { NodeMessage } from 'node-red';
 import { REQUEST, clientFor } from './helpers/client';
 import { Outcomes } from './helpers/faults';
 import { CONFIG, TAB, baseFlow, credentialsOf, helper, load, nodeSuite, type FlowNode } from './helpers/node-red';
 import { makeTestPki } from './helpers/pki';
+import { sha256 } from './helpers/util';
 
-const sha256 = (data: Buffer) => crypto.createHash('sha256').update(data).digest('hex');
 const VALID_ONLY = [{ name: 'valid', organisationsnummer: '9990000045', undersokningar: ['VINN', 'KRITA'] }];
 const SEGMENT_1 = /\/file\/1\//;
 const CLOSING = /\/file\/-1\//;

@@ -8,7 +8,7 @@
 import * as assert from 'node:assert/strict';
 import { startSimulator } from '../simulator';
 import type { Simulator, SimulatorDelivery } from '../simulator/types';
-import type { NodeMessage } from '../nodes/shared/red';
+import type { NodeMessage } from 'node-red';
 import { REQUEST } from './helpers/client';
 import { Outcomes, seededRandom, testSeed } from './helpers/faults';
 import { CONFIG, TAB, baseFlow, credentialsOf, helper, load } from './helpers/node-red';

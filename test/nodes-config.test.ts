@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { readCertificate } from '../lib';
-import type { NodeMessage } from '../nodes/shared/red';
+import type { NodeMessage } from 'node-red';
 import {
   CONFIG,
   TAB,

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { openJournal } from '../lib/journal';
-import type { NodeMessage } from '../nodes/shared/red';
+import type { NodeMessage } from 'node-red';
 import {
   CONFIG,
   TAB,

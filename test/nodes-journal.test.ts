@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { openJournal, sha256Of, type DeliveryRecord } from '../lib/journal';
-import type { NodeMessage } from '../nodes/shared/red';
+import type { NodeMessage } from 'node-red';
 import { CONFIG, TAB, baseFlow, credentialsOf, helper, load, nextMessage, nodeSuite, waitUntil, within, type FlowNode } from './helpers/node-red';
 
 const OUTPUTS = ['accepted', 'rejected', 'pending'] as const;
@@ -98,6 +98,19 @@ describe('delivery journal through the nodes', function () {
     const text: string = catalog['scb-m2m-upload'].errors['already-delivered'];
     for (const placeholder of ['__uploadId__', '__at__', '__filnamn__', '__target__']) assert.ok(text.includes(placeholder), placeholder);
     assert.match(text, /msg\.resend/);
+  });
+
+  it('the same file arriving twice at once (a folder event fired twice): sent once, the other refused', async () => {
+    await load(flow(), credentialsOf(ctx.simulator));
+    const delivered = ctx.simulator.deliveries().length;
+    const out = nextMessage('out');
+    const refused = nextMessage('caught');
+    helper.getNode('up').receive({ payload: Buffer.from('<vinn>at once</vinn>'), filnamn: 'once.xml', n: 1 });
+    helper.getNode('up').receive({ payload: Buffer.from('<vinn>at once</vinn>'), filnamn: 'once.xml', n: 2 });
+    const [sent, caught] = await within(Promise.all([out, refused]), 20_000, 'one output and one Catch');
+    assert.notEqual(sent.n, caught.n);
+    assert.equal((caught.scbError as { code: string }).code, 'ALREADY_DELIVERED');
+    assert.equal(ctx.simulator.deliveries().length, delivered + 1);
   });
 
   it('does not let a rejected or failed earlier attempt block the same file', async () => {

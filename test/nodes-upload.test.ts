@@ -3,7 +3,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { SimulatorDelivery } from '../simulator/types';
-import type { NodeMessage } from '../nodes/shared/red';
+import type { NodeMessage } from 'node-red';
 import {
   CONFIG,
   TAB,
@@ -20,8 +20,8 @@ import {
   within,
   type FlowNode,
 } from './helpers/node-red';
+import { sha256 } from './helpers/util';
 
-const sha256 = (data: Buffer | string) => crypto.createHash('sha256').update(data).digest('hex');
 
 const NODE_PROPERTIES = {
   organisationsnummer: '9990000045',

@@ -60,7 +60,7 @@ describe('package: what npm publishes', function () {
         /^plugins\/[\w-]+\/[\w-]+\.(js|html)$/,
         /^plugins\/[\w-]+\/locales\/(en-US|sv)\/[\w-]+\.json$/,
         /^icons\/[\w-]+\.svg$/,
-        /^examples\/[\w -]+\.json$/,
+        /^examples\/[\w' -]+\.json$/,
       ];
       const unexpected = files.filter((file) => !allowed.some((pattern) => pattern.test(file)));
       assert.deepEqual(unexpected, [], 'files a user does not need are packed');

@@ -9,8 +9,8 @@ import * as assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import type { DeliveryRecord, DeliveryUpdate } from '../lib/journal/types';
 import type { M2MClient } from '../lib';
-import type { AdminHandler, AdminRequest, PluginAPI } from '../nodes/shared/red';
-import type { ScbM2mConfigNode } from '../nodes/shared/config';
+import type { AdminHandler, AdminRequest, AdminResponse, NodeAPI } from '../nodes/shared/red';
+import type { ScbM2mConfigNode } from '../nodes/scb-m2m-config/model';
 import { CHECK_ROUTE, PLUGIN_ID, TOPIC, registerDeliveriesPlugin, type JournalAccess } from '../plugins/scb-m2m-deliveries/deliveries';
 import { CONFIG, baseFlow, credentialsOf, helper, load, nodeSuite } from './helpers/node-red';
 
@@ -62,7 +62,7 @@ function standInRed() {
     nodes: { getNode: (id: string) => helper.getNode(id) ?? null },
     _: (key: string, substitutions?: Record<string, unknown>) => (substitutions ? `${key} ${JSON.stringify(substitutions)}` : key),
     settings: {},
-  } as unknown as PluginAPI;
+  } as unknown as NodeAPI;
 
   /** Runs a route's handlers as express would, until one answers. */
   function call(route: string, params: Record<string, string>): Promise<Answer> {
@@ -79,7 +79,7 @@ function standInRed() {
         set: () => res,
         send: () => assert.fail('the check route answers JSON'),
       };
-      const run = (i: number) => handlers[i]({ params, query: {} }, res, () => run(i + 1));
+      const run = (i: number) => handlers[i]({ params, query: {} } as unknown as AdminRequest, res as unknown as AdminResponse, () => run(i + 1));
       run(0);
     });
   }

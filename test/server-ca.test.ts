@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CertificateError, M2MClient, type M2MClientOptions } from '../lib';
-import type { NodeMessage } from '../nodes/shared/red';
+import type { NodeMessage } from 'node-red';
 import { clientFor } from './helpers/client';
 import { CONFIG, TAB, baseFlow, credentialsOf, helper, lastStatus, load, nextMessage, nodeSuite, within } from './helpers/node-red';
 import { makeTestPki } from './helpers/pki';

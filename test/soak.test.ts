@@ -8,17 +8,17 @@ import * as crypto from 'node:crypto';
 import { SEGMENT_SIZE } from '../lib';
 import { startSimulator } from '../simulator';
 import type { Simulator } from '../simulator/types';
-import type { NodeMessage } from '../nodes/shared/red';
+import type { NodeMessage } from 'node-red';
 import { REQUEST } from './helpers/client';
 import { Outcomes, seededRandom, testSeed } from './helpers/faults';
 import { CONFIG, TAB, activeResources, baseFlow, credentialsOf, helper, load, waitUntil } from './helpers/node-red';
+import { sha256 } from './helpers/util';
 
 const UPLOADS = 300;
 const FAULT_RATE = 0.1;
 const BATCH = 10;
 /** Of the uploads, this share is two data segments (9 216 000 + a few bytes); the rest one small segment. */
 const TWO_SEGMENT_RATE = 0.02;
-const sha256 = (data: Buffer) => crypto.createHash('sha256').update(data).digest('hex');
 
 /** Handles that must not outlive the flow and the simulator. */
 const WATCHED = ['TCPSocketWrap', 'TLSWrap', 'TCPServerWrap', 'Timeout'];

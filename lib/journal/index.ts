@@ -5,7 +5,7 @@
  * it see the same records).
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Journal, type JournalOptions } from './journal';
 
@@ -34,13 +34,21 @@ export async function openJournals(dir: string): Promise<Journal[]> {
   return settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
 }
 
-/** SHA-256 (hex) and size of a file, read as a stream: memory stays flat whatever its size. */
+/**
+ * SHA-256 (hex) and size of a file, read through one buffer: memory stays flat whatever its
+ * size, and it costs less CPU than a fresh buffer per chunk (see lib/multipart.ts).
+ */
 export async function sha256File(file: string): Promise<{ sha256: string; size: number }> {
   const hash = createHash('sha256');
+  const buffer = Buffer.allocUnsafeSlow(1 << 20);
+  const handle = await fs.open(file, 'r');
   let size = 0;
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
+  try {
+    for (let read; (read = (await handle.read(buffer, 0, buffer.length, size)).bytesRead) > 0; size += read) {
+      hash.update(buffer.subarray(0, read));
+    }
+  } finally {
+    await handle.close();
   }
   return { sha256: hash.digest('hex'), size };
 }

@@ -108,7 +108,10 @@ export function registerDeliveriesRoute(RED: NodeAPI): void {
     }
     listDeliveries(RED, parsed.configId, parsed.filter).then(
       (records) => {
-        if (!parsed.csv) return res.json(records);
+        if (!parsed.csv) {
+          res.json(records);
+          return;
+        }
         const day = new Date().toISOString().slice(0, 10);
         res.set('Content-Type', 'text/csv; charset=utf-8');
         res.set('Content-Disposition', `attachment; filename="scb-deliveries-${day}.csv"`);

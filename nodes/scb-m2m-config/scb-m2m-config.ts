@@ -1,33 +1,36 @@
 /**
  * scb-m2m-config: the client certificate and where it reports. Decodes the certificate once
  * at deploy, shows its problems on every node that uses it, owns the one M2MClient of the
- * deployment and serves the editor's certificate and test-connection endpoints.
+ * deployment; its editor's endpoints are in routes.ts, the journal's in deliveries.ts.
  */
-import type { ErrorCode, M2MClient, M2MError } from '../../lib';
-import { daysLeft, isM2MError } from '../../lib';
-import type { NodeAPI, NodeDef, Node, NodeStatus, AdminRequest, AdminResponse } from '../shared/red';
+import type { M2MClient, M2MError } from '../../lib';
+import { isM2MError } from '../../lib';
+import type { NodeAPI, NodeDef, Node, NodeStatus } from '../shared/red';
 import {
   CONFIG_TYPE,
+  CONFIG_SETTINGS,
   type CertificateCredentials,
-  type CertificateReport,
+  type ConfigSettings,
   type ConnectionSettings,
+  type CertificateReport,
   type ScbM2mConfigNode,
-  certificateWarning,
+  certificateAnswer,
   connectionSettings,
   createClient,
-  credentialsFor,
   errorReport,
-  findConfigNode,
-  loadConfiguredCertificate,
-} from '../shared/config';
+  inspectCertificate,
+} from './model';
 import { journalFor, working, errorOf } from '../shared/journal';
 import { registerDeliveriesRoute } from './deliveries';
+import { registerConfigRoutes } from './routes';
 import { NetworkError, ValidationError } from '../../lib';
 
-interface ConfigDef extends NodeDef {
+interface ConfigDef extends NodeDef, Partial<Record<keyof ConnectionSettings, unknown>> {
   organisationsnummer?: string;
   undersokning?: string;
 }
+
+type ConfigNodeSelf = ScbM2mConfigNode & { organisationsnummer: string; undersokning: string; environment: string };
 
 /** Status keys of the certificate problems a user can fix, by error code. */
 const CERTIFICATE_STATUS: { readonly [Code in M2MError['code']]?: string } = {
@@ -40,17 +43,9 @@ const CERTIFICATE_STATUS: { readonly [Code in M2MError['code']]?: string } = {
   SERVER_CERTIFICATE_UNTRUSTED: 'server-untrusted',
 };
 
-function bodyOf(req: AdminRequest): Record<string, unknown> {
-  return req.body && typeof req.body === 'object' ? (req.body as Record<string, unknown>) : {};
-}
-
-function optionalText(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
-}
-
 export = function (RED: NodeAPI): void {
   function statusFor(err: unknown): NodeStatus {
-    const fail = (key: string, subs?: Record<string, unknown>): NodeStatus => ({
+    const fail = (key: string, subs?: Record<string, string | number>): NodeStatus => ({
       fill: 'red',
       shape: 'ring',
       text: RED._(`scb-m2m-config.status.${key}`, subs),
@@ -68,18 +63,6 @@ export = function (RED: NodeAPI): void {
       default:
         return fail(err.kind);
     }
-  }
-
-  /** Decodes and checks the certificate; everything the dialog and a deploy need to know. */
-  async function inspect(settings: ConnectionSettings, credentials: CertificateCredentials) {
-    const certificate = await loadConfiguredCertificate(RED, settings, credentials);
-    return { certificate, warning: certificateWarning(RED, certificate.info, settings.expiryWarningDays) };
-  }
-
-  /** The certificate endpoints' answer for a certificate that was read; never its key. Days left as of now, not of the deploy. */
-  function certificateAnswer({ certificate, warning }: Awaited<ReturnType<typeof inspect>>): CertificateReport {
-    const info = { ...certificate.info, daysLeft: daysLeft(certificate.info.validTo) };
-    return { ok: true, certificate: info, ...(warning && { warning }) };
   }
 
   /**
@@ -110,7 +93,7 @@ export = function (RED: NodeAPI): void {
     }
   }
 
-  function ScbM2mConfigNode(this: ScbM2mConfigNode & { organisationsnummer: string; undersokning: string; environment: string }, def: ConfigDef) {
+  function ScbM2mConfigNode(this: ConfigNodeSelf, def: ConfigDef) {
     RED.nodes.createNode(this, def);
     const node = this;
     node.organisationsnummer = (def.organisationsnummer ?? '').trim();
@@ -121,7 +104,7 @@ export = function (RED: NodeAPI): void {
     // The certificate's standing as a status for the flow nodes; none while it is fine.
     let certificateStatus: NodeStatus | undefined;
 
-    const inspected = inspect(settings, node.credentials ?? {});
+    const inspected = inspectCertificate(RED, settings, node.credentials ?? {});
     const client: Promise<M2MClient> = inspected.then(({ certificate }) =>
       // The client's lines per request (each segment, each poll) are debug detail; the nodes log the info lines (nodes/shared/log.ts).
       createClient(RED, settings, certificate, (level, message) => (level === 'warn' ? node.warn(message) : node.debug(message))),
@@ -169,70 +152,18 @@ export = function (RED: NodeAPI): void {
     };
     RED.events.on('flows:started', onStarted);
 
-    node.on('close', (_removed, done) => {
+    node.on('close', (_removed: boolean, done: () => void) => {
       RED.events.removeListener('flows:started', onStarted);
       users.clear();
       client.then((c) => c.close(), () => undefined).then(() => done(), () => done());
     });
   }
 
-  RED.nodes.registerType(CONFIG_TYPE, ScbM2mConfigNode as (this: never, def: never) => void, {
+  RED.nodes.registerType<ConfigNodeSelf, ConfigDef, ConfigSettings, CertificateCredentials>(CONFIG_TYPE, ScbM2mConfigNode, {
     credentials: { pfx: { type: 'password' }, passphrase: { type: 'password' } },
+    settings: CONFIG_SETTINGS,
   });
 
   registerDeliveriesRoute(RED);
-
-  /**
-   * Dialog values, with the deployed node's credentials for what the dialog did not change.
-   * Only an scb-m2m-config node's: an id of another node (a tls-config's passphrase, say) lends nothing.
-   */
-  function dialogInput(body: Record<string, unknown>) {
-    const id = optionalText(body.id);
-    const deployed = findConfigNode(RED, id) ? RED.nodes.getCredentials(id as string) : undefined;
-    return {
-      settings: connectionSettings(body),
-      credentials: credentialsFor({ pfx: optionalText(body.pfx), passphrase: optionalText(body.passphrase) }, deployed),
-    };
-  }
-
-  function answer(res: AdminResponse, work: Promise<unknown>) {
-    work.then(
-      (body) => res.json(body),
-      (err: unknown) => res.json({ ok: false, error: errorReport(err) }),
-    );
-  }
-
-  RED.httpAdmin.get('/scb-m2m-config/:id/certificate', RED.auth.needsPermission('scb-m2m-config.read'), (req, res) => {
-    const node = findConfigNode(RED, req.params.id);
-    if (!node) {
-      res.status(404).json({ ok: false, error: { code: 'NOT_DEPLOYED' satisfies ErrorCode, message: RED._('scb-m2m-config.errors.not-deployed') } });
-      return;
-    }
-    answer(res, node.certificateReport());
-  });
-
-  RED.httpAdmin.post('/scb-m2m-config/certificate', RED.auth.needsPermission('scb-m2m-config.write'), (req, res) => {
-    const { settings, credentials } = dialogInput(bodyOf(req));
-    answer(
-      res,
-      inspect(settings, credentials).then(certificateAnswer),
-    );
-  });
-
-  RED.httpAdmin.post('/scb-m2m-config/test', RED.auth.needsPermission('scb-m2m-config.write'), (req, res) => {
-    const { settings, credentials } = dialogInput(bodyOf(req));
-    answer(
-      res,
-      (async () => {
-        const { certificate } = await inspect(settings, credentials);
-        const client = await createClient(RED, settings, certificate);
-        try {
-          const beat = await client.heartbeat();
-          return { ok: true, serverTime: beat.serverTime, statusCode: beat.statusCode, apiRoot: client.apiRoot };
-        } finally {
-          await client.close();
-        }
-      })(),
-    );
-  });
+  registerConfigRoutes(RED);
 };

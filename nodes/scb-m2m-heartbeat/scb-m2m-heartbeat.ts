@@ -28,5 +28,5 @@ export = function (RED: NodeAPI): void {
       send(msg);
     });
   }
-  RED.nodes.registerType('scb-m2m-heartbeat', ScbM2mHeartbeatNode as (this: never, def: never) => void);
+  RED.nodes.registerType('scb-m2m-heartbeat', ScbM2mHeartbeatNode);
 };

@@ -4,8 +4,8 @@
  */
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ValidationError, historyMessages, isM2MError, UNKNOWN_UPLOAD_GRACE_MS } from '../../lib';
-import type { ScbStatus } from '../../lib/api';
+import { ValidationError, historyMessages, isM2MError } from '../../lib';
+import { UNKNOWN_UPLOAD_GRACE_MS, type ScbStatus } from '../../lib/api';
 import type { HistoryResult, RequestOptions } from '../../lib/types';
 import type { M2MClient } from '../../lib';
 import type { DeliveryRecord, Journal } from '../../lib/journal';
@@ -80,7 +80,7 @@ export = function (RED: NodeAPI): void {
 
     // The classification rule is prepared once; a broken one is reported at deploy and on each msg.
     const ruleText = (def.rule ?? '').trim();
-    let rule: unknown;
+    let rule: ReturnType<typeof RED.util.prepareJSONataExpression> | undefined;
     let ruleError: ValidationError | undefined;
     if (ruleText) {
       try {
@@ -120,9 +120,9 @@ export = function (RED: NodeAPI): void {
       await finish(msg, send, result, status);
     });
 
-    function applyRule(record: unknown): Promise<ScbStatus> {
+    function applyRule(expression: NonNullable<typeof rule>, record: unknown): Promise<ScbStatus> {
       return new Promise((resolve, reject) =>
-        RED.util.evaluateJSONataExpression(rule, record, (err, value) => {
+        RED.util.evaluateJSONataExpression(expression, record as NodeMessage, (err, value) => {
           if (!err && typeof value === 'string' && (OUTPUTS as readonly string[]).includes(value)) return resolve(value as ScbStatus);
           reject(
             new ValidationError(
@@ -154,7 +154,7 @@ export = function (RED: NodeAPI): void {
           hint: RED._('scb-m2m-history.errors.unknown-upload-hint'),
         });
       }
-      const status = rule ? await applyRule(result.body) : result.status;
+      const status = rule ? await applyRule(rule, result.body) : result.status;
       if (status === 'pending') node.debug(logLine.history(uploadId, status));
       else node.log(logLine.history(uploadId, status));
       return { result, status };
@@ -248,7 +248,7 @@ export = function (RED: NodeAPI): void {
     // (Catch nodes are wired only then), same outputs and rule; a failure reaches a Catch node.
     const resumed = new AbortController();
     const resuming = new Set<Promise<void>>();
-    node.on('close', (_removed, done) => {
+    node.on('close', (_removed: boolean, done: () => void) => {
       resumed.abort();
       void Promise.allSettled([...resuming]).then(() => done());
     });
@@ -279,5 +279,5 @@ export = function (RED: NodeAPI): void {
       );
     });
   }
-  RED.nodes.registerType('scb-m2m-history', ScbM2mHistoryNode as (this: never, def: never) => void);
+  RED.nodes.registerType('scb-m2m-history', ScbM2mHistoryNode);
 };

@@ -1,7 +1,8 @@
 /** scb-m2m-upload: sends one file to SCB and answers with its upload id. */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { NetworkError, ValidationError, historyRecordMatches, isM2MError } from '../../lib';
+import { NetworkError, ValidationError, isM2MError } from '../../lib';
+import { historyRecordMatches } from '../../lib/api';
 import type { M2MClient } from '../../lib';
 import { sha256File, sha256Of, openJournals, type DeliveryRecord, type DeliverySource, type DeliveryTarget, type Journal } from '../../lib/journal';
 import type { UploadRequest, UploadSource } from '../../lib/types';
@@ -131,9 +132,9 @@ export = function (RED: NodeAPI): void {
       return { source, journalled: { kind: 'path', path: source.path, size: stat.size, mtimeMs: stat.mtimeMs } };
     }
 
-    /** Refuses a file that SCB has (or may have) already, unless msg.resend asks for it. */
-    async function duplicateOf(server: string, target: DeliveryTarget, sha256: string): Promise<DeliveryRecord | undefined> {
-      for (const journal of await openJournals(journalDir(RED))) {
+    /** An earlier delivery of this file to this target that SCB has (or may have), in any journal of this folder. */
+    function duplicateOf(journals: Journal[], server: string, target: DeliveryTarget, sha256: string): DeliveryRecord | undefined {
+      for (const journal of journals) {
         const earlier = journal.findDuplicate(server, target, sha256);
         if (earlier) return earlier;
       }
@@ -208,7 +209,9 @@ export = function (RED: NodeAPI): void {
       const content = await contentOf(msg);
       const journal = await journalFor(RED, config.id);
       const { sha256, size } = content.bytes ? { sha256: sha256Of(content.bytes), size: content.bytes.length } : await sha256File((content.source as { path: string }).path);
-      const earlier = await duplicateOf(client.apiRoot, target, sha256);
+      const journals = await openJournals(journalDir(RED));
+      // From this check to the record below nothing awaits: a second msg with the same file finds this record.
+      const earlier = duplicateOf(journals, client.apiRoot, target, sha256);
       const resend = msg.resend === true;
       if (earlier && !resend) {
         throw new ValidationError(
@@ -222,7 +225,6 @@ export = function (RED: NodeAPI): void {
           { code: 'ALREADY_DELIVERED', field: 'resend', value: earlier.uploadId },
         );
       }
-      // No await between the check above and this: a second msg with the same file finds this record.
       const record = journal.create({
         target,
         environment: config.environment,
@@ -325,7 +327,7 @@ export = function (RED: NodeAPI): void {
 
     const resumed = new AbortController();
     const resuming = new Set<Promise<void>>();
-    node.on('close', (_removed, done) => {
+    node.on('close', (_removed: boolean, done: () => void) => {
       resumed.abort();
       // Their journal lines ("interrupted") are written before the next node reads them.
       void Promise.allSettled([...resuming]).then(() => done());
@@ -349,5 +351,5 @@ export = function (RED: NodeAPI): void {
       });
     });
   }
-  RED.nodes.registerType('scb-m2m-upload', ScbM2mUploadNode as (this: never, def: never) => void);
+  RED.nodes.registerType('scb-m2m-upload', ScbM2mUploadNode);
 };

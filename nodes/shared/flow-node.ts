@@ -7,7 +7,7 @@ import { setMaxListeners } from 'node:events';
 import type { M2MClient } from '../../lib';
 import { ValidationError, isM2MError } from '../../lib';
 import type { DoneFunction, Node, NodeAPI, NodeMessage, NodeStatus, SendFunction } from './red';
-import { type ScbM2mConfigNode, findConfigNode } from './config';
+import { type ScbM2mConfigNode, findConfigNode } from '../scb-m2m-config/model';
 import { errorOf } from './journal';
 
 export interface InputContext {
@@ -75,7 +75,7 @@ export function handleInput(RED: NodeAPI, node: Node, configId: unknown, handle:
     void task.then(() => running.delete(task));
   });
 
-  node.on('close', (_removed, done) => {
+  node.on('close', (_removed: boolean, done: () => void) => {
     controller.abort();
     config?.deregister(node);
     void Promise.allSettled([...running]).then(() => done());

@@ -7,8 +7,8 @@
 import type { EventEmitter } from 'node:events';
 import type { DeliveryDecision, DeliveryRecord, DeliveryState, DeliveryUpdate } from '../../lib/journal/types';
 import { historyMessages, isM2MError, type ErrorCode } from '../../lib';
-import type { AdminResponse, PluginAPI } from '../../nodes/shared/red';
-import { errorReport, findConfigNode } from '../../nodes/shared/config';
+import type { AdminResponse, NodeAPI } from '../../nodes/shared/red';
+import { errorReport, findConfigNode } from '../../nodes/scb-m2m-config/model';
 
 export const PLUGIN_ID = 'scb-m2m-deliveries';
 /** The comms topic the sidebar subscribes to; each message is `{ configId, record }`. */
@@ -26,7 +26,7 @@ export interface JournalAccess {
 export interface JournalSources {
   /** Emits 'change' with the record on every change of any journal. */
   journalEvents: EventEmitter;
-  journalFor(RED: PluginAPI, configId: string): Promise<JournalAccess>;
+  journalFor(RED: NodeAPI, configId: string): Promise<JournalAccess>;
 }
 
 /** A record as the editors get it: without the stored msg (a flow's data, not the sidebar's) or the poll's msg. */
@@ -46,7 +46,7 @@ class CheckRefused extends Error {
   }
 }
 
-export function registerDeliveriesPlugin(RED: PluginAPI, sources: JournalSources): void {
+export function registerDeliveriesPlugin(RED: NodeAPI, sources: JournalSources): void {
   async function checkNow(configId: string, id: string): Promise<DeliveryRecord> {
     const config = findConfigNode(RED, configId);
     if (!config) throw new CheckRefused(404, 'NOT_DEPLOYED', RED._('scb-m2m-deliveries.errors.not-deployed'));

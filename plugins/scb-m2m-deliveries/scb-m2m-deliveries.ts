@@ -4,9 +4,9 @@
  */
 import { journalEvents } from '../../lib/journal';
 import { journalFor } from '../../nodes/shared/journal';
-import type { PluginAPI } from '../../nodes/shared/red';
+import type { NodeAPI } from '../../nodes/shared/red';
 import { registerDeliveriesPlugin } from './deliveries';
 
-export = function (RED: PluginAPI): void {
+export = function (RED: NodeAPI): void {
   registerDeliveriesPlugin(RED, { journalEvents, journalFor });
 };

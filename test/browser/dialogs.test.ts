@@ -196,16 +196,17 @@ describe('dialogs in a real browser: layout and requests', function () {
 
       it('the heartbeat help fits the sidebar', async () => {
         await page.locator('g.red-ui-flow-node-group').first().click();
-        await page.click('#red-ui-tab-help-link-button');
+        // The help tab by the editor's own API: its button sits elsewhere in Node-RED 5's two sidebars.
+        await page.evaluate(() => (globalThis as unknown as { RED: { sidebar: { show(id: string): void } } }).RED.sidebar.show('help'));
         const help = page.locator('.red-ui-help', { has: page.locator('dl.message-properties') }).last();
         await help.locator('dl.message-properties').first().waitFor();
         const overflowing = await help.evaluate((root) => {
           const right = root.getBoundingClientRect().right;
-          return [...root.querySelectorAll('*')]
+          return Array.from(root.querySelectorAll('*'))
             .filter((el: Element) => el.offsetParent !== null && el.getBoundingClientRect().right > right + 1)
             .map((el: Element) => `${el.tagName.toLowerCase()}: ${(el.textContent ?? '').trim().slice(0, 60)}`);
         });
-        await shot('heartbeat-help', { selector: '#red-ui-sidebar' });
+        await shot('heartbeat-help', { selector: '.red-ui-help:has(dl.message-properties) >> nth=-1' });
         assert.deepEqual(overflowing, []);
       });
 

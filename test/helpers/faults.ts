@@ -4,7 +4,7 @@
  */
 import * as assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
-import type { NodeMessage } from '../../nodes/shared/red';
+import type { NodeMessage } from 'node-red';
 import { helper, waitUntil } from './node-red';
 import type { NodeRedProcess } from './node-red-process';
 

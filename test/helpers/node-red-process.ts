@@ -6,15 +6,15 @@
  * (scripts/test-node-red-5.sh points it at Node-RED 5).
  */
 import * as assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { BASE_SETTINGS, REPO, linkPackage, writeManifest, writeSettings as writeSettingsFile } from '../../scripts/user-dir';
+import { runNode } from './process';
+import { sha256 } from './util';
 
-export const REPO = path.join(__dirname, '..', '..');
-const PACKAGE_JSON = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { name: string; 'node-red': { nodes: Record<string, string> } };
-export const PACKAGE_NAME = PACKAGE_JSON.name;
+export { PACKAGE_NAME, REPO } from '../../scripts/user-dir';
+const PACKAGE_JSON = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { 'node-red': { nodes: Record<string, string> } };
 /** The four node types package.json declares. */
 export const NODE_TYPES = Object.keys(PACKAGE_JSON['node-red'].nodes);
 
@@ -30,40 +30,28 @@ export function nodeRedVersion(): string {
 /** A fresh, empty user dir (with a package.json, so `npm install` installs into it). */
 export function makeUserDir(prefix = 'scb-m2m-node-red-'): string {
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  fs.writeFileSync(path.join(userDir, 'package.json'), `${JSON.stringify({ name: 'scb-m2m-test-user-dir', private: true }, null, 2)}\n`);
+  writeManifest(userDir, { name: 'scb-m2m-test-user-dir', private: true });
   return userDir;
-}
-
-/** Links this repository into the user dir as an installed package (how `npm start` does it too), unless it is there already. */
-export function linkPackage(userDir: string): void {
-  const link = path.join(userDir, 'node_modules', ...PACKAGE_NAME.split('/'));
-  if (fs.existsSync(link)) return;
-  fs.mkdirSync(path.dirname(link), { recursive: true });
-  fs.symlinkSync(REPO, link, 'junction');
 }
 
 /** Levels at which Node-RED still logs "Server now running" and "Started flows", the lines startNodeRed waits for. */
 const LEVELS_WITH_INFO = [undefined, 'info', 'debug', 'trace'];
 
 /**
- * Writes `<userDir>/settings.js`: `settings` (JSON-able) over the defaults: 127.0.0.1 only, no
- * telemetry, tours or projects, info logging, and a credential secret that is the same for the same
- * user dir (so a restart reads the credentials it wrote).
+ * Writes `<userDir>/settings.js`: `settings` (JSON-able) over the defaults (scripts/user-dir.ts),
+ * diagnostics off, and a credential secret that is the same for the same user dir (so a
+ * restart reads the credentials it wrote).
  */
 export function writeSettings(userDir: string, settings: Record<string, unknown> = {}): void {
   const all = {
-    uiHost: '127.0.0.1',
-    flowFile: 'flows.json',
-    credentialSecret: crypto.createHash('sha256').update(userDir).digest('hex').slice(0, 32),
-    editorTheme: { tours: false, projects: { enabled: false } },
+    ...BASE_SETTINGS,
+    credentialSecret: sha256(userDir).slice(0, 32),
     diagnostics: { enabled: false },
-    telemetry: { enabled: false, updateNotification: false },
-    logging: { console: { level: 'info', metrics: false, audit: false } },
     ...settings,
   };
   const level = (all.logging as { console?: { level?: string } }).console?.level;
   if (!LEVELS_WITH_INFO.includes(level)) throw new Error(`startNodeRed waits for an info line in the log: logging level ${level} would hide it`);
-  fs.writeFileSync(path.join(userDir, 'settings.js'), `module.exports = ${JSON.stringify(all, null, 2)};\n`);
+  writeSettingsFile(userDir, all);
 }
 
 /** adminAuth for `settings`: the credentials strategy with these users (passwords hashed here). */
@@ -106,41 +94,38 @@ export interface StartOptions {
  */
 export function startNodeRed(userDir: string, options: StartOptions = {}): Promise<NodeRedProcess> {
   writeSettings(userDir, options.settings);
-  linkPackage(userDir);
+  // A package the caller installed (package.test.ts, from the tarball) stays.
+  linkPackage(userDir, 'keep');
   const settingsFile = path.join(userDir, 'settings.js');
-  const child = spawn(process.execPath, [path.join(nodeRedDir(), 'red.js'), '--settings', settingsFile, '--userDir', userDir, '--port', String(options.port ?? 0)], {
+  const run = runNode(path.join(nodeRedDir(), 'red.js'), ['--settings', settingsFile, '--userDir', userDir, '--port', String(options.port ?? 0)], {
     cwd: userDir,
-    env: { ...process.env, ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    env: options.env,
   });
-  let output = '';
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const { child, output } = run;
+  // Node-RED stops its flows on SIGTERM and flushes context; a hung one is killed after 10 s.
+  const stop = async () => void (await run.stop('SIGTERM', 10_000));
   const handle = (url: string): NodeRedProcess => ({
     url,
     base: url.replace(/\/$/, ''),
     port: Number(new URL(url).port),
     userDir,
-    output: () => output,
-    stop: () => stopChild(child, exited),
-    kill: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    },
+    output,
+    stop,
+    kill: async () => void (await run.kill()),
   });
   return new Promise<NodeRedProcess>((resolve, reject) => {
     const timeoutMs = options.timeoutMs ?? 30_000;
     const timer = setTimeout(() => fail(`did not start listening within ${timeoutMs} ms`), timeoutMs);
     const fail = (why: string) => {
       clearTimeout(timer);
-      void stopChild(child, exited).then(() => reject(new Error(`Node-RED ${why}. Its output:\n${output}`)));
+      void stop().then(() => reject(new Error(`Node-RED ${why}. Its output:\n${output()}`)));
     };
     let ready = false;
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
+    const onData = () => {
       if (ready) return;
       // "Server now running at http://127.0.0.1:<port>/" (the port Node-RED chose for --port 0), then
       // the runtime starts the flows it has: a deploy made after that is the next "Started flows".
-      const running = /now running at (http:\/\/127\.0\.0\.1:\d+\/)[\s\S]*(Started flows|Waiting for missing types)/.exec(output);
+      const running = /now running at (http:\/\/127\.0\.0\.1:\d+\/)[\s\S]*(Started flows|Waiting for missing types)/.exec(output());
       if (running) {
         ready = true;
         clearTimeout(timer);
@@ -149,21 +134,11 @@ export function startNodeRed(userDir: string, options: StartOptions = {}): Promi
       }
     };
     const onExit = (code: number | null) => fail(`exited with code ${code} before listening`);
-    child.stdout.on('data', onData);
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    // After runNode's own listener, so output() holds the chunk.
+    child.stdout?.on('data', onData);
     child.once('exit', onExit);
     child.once('error', (err) => fail(`could not be started (${err.message})`));
   });
-}
-
-async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {
-  if (child.exitCode === null && child.signalCode === null) {
-    child.kill('SIGTERM');
-    // Node-RED stops its flows on SIGTERM; a hung one is killed after 10 s.
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  }
 }
 
 /** A GET against the admin API; the answer as text. */

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startSimulator } from '../../simulator';
 import type { Simulator, SimulatorOptions } from '../../simulator/types';
-import type { NodeMessage, NodeStatus } from '../../nodes/shared/red';
+import type { NodeMessage, NodeStatus } from 'node-red';
 
 /** The parts of node-red-node-test-helper (untyped) that the tests use. */
 export interface TestNode {

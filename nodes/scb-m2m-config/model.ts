@@ -4,16 +4,34 @@
  * path for both, so the dialog shows exactly what a deploy will do).
  */
 import { promises as fs } from 'node:fs';
-import { M2MClient, readCertificate, assertCertificateCurrent, CertificateError, ValidationError, isM2MError } from '../../lib';
+import { M2MClient, DEFAULT_MAX_CONCURRENT_UPLOADS, DEFAULT_RETRY, DEFAULT_TIMEOUTS, readCertificate, assertCertificateCurrent, daysLeft, CertificateError, ValidationError, isM2MError } from '../../lib';
 import type { ApiVersion, Environment } from '../../lib/api';
 import type { ErrorCode } from '../../lib/errors';
-import type { CertificateInfo, LoadedCertificate, M2MClientOptions } from '../../lib/types';
-import type { Node, NodeAPI, NodeStatus } from './red';
+import type { CertificateInfo, LoadedCertificate, M2MClientOptions, RetryOptions, TimeoutOptions } from '../../lib/types';
+import type { NodeSettings } from 'node-red';
+import type { Node, NodeAPI, NodeStatus } from '../shared/red';
 
 export const CONFIG_TYPE = 'scb-m2m-config';
 /** What Node-RED's editor sends for a password credential it did not change. */
 export const PASSWORD_PLACEHOLDER = '__PWRD__';
 export const DEFAULT_EXPIRY_WARNING_DAYS = 30;
+
+/**
+ * The Node-RED settings (settings.js) of this node type, declared with it as core's tls-config
+ * declares its own, for whoever needs other bounds than the client's defaults (the values here).
+ * Not exportable: the editor has no use for them.
+ */
+export const CONFIG_SETTINGS: NodeSettings<ConfigSettings> = {
+  scbM2mConfigTimeouts: { value: DEFAULT_TIMEOUTS, exportable: false },
+  scbM2mConfigRetry: { value: DEFAULT_RETRY, exportable: false },
+  scbM2mConfigMaxConcurrentUploads: { value: DEFAULT_MAX_CONCURRENT_UPLOADS, exportable: false },
+};
+
+export interface ConfigSettings {
+  scbM2mConfigTimeouts: TimeoutOptions;
+  scbM2mConfigRetry: RetryOptions;
+  scbM2mConfigMaxConcurrentUploads: number;
+}
 
 export interface ConnectionSettings {
   environment: Environment;
@@ -42,7 +60,7 @@ export interface ErrorReport {
   statusCode?: number;
 }
 
-export interface ScbM2mConfigNode extends Node {
+export interface ScbM2mConfigNode extends Node<CertificateCredentials> {
   readonly organisationsnummer: string;
   readonly undersokning: string;
   readonly environment: Environment;
@@ -67,7 +85,7 @@ function text(value: unknown): string {
 }
 
 /** Settings from a node definition or an admin request body (both come from the same dialog). */
-export function connectionSettings(raw: Record<string, unknown>): ConnectionSettings {
+export function connectionSettings(raw: Partial<Record<keyof ConnectionSettings, unknown>>): ConnectionSettings {
   const environment = text(raw.environment);
   const days = Number(raw.expiryWarningDays);
   return {
@@ -107,6 +125,28 @@ export function certificateWarning(RED: NodeAPI, info: CertificateInfo, warningD
     : undefined;
 }
 
+/** A certificate that was read and checked, and the warning when it expires soon. */
+export interface InspectedCertificate {
+  certificate: LoadedCertificate;
+  warning?: string;
+}
+
+/** Decodes and checks the certificate; everything the dialog and a deploy need to know. */
+export async function inspectCertificate(
+  RED: NodeAPI,
+  settings: ConnectionSettings,
+  credentials: CertificateCredentials,
+): Promise<InspectedCertificate> {
+  const certificate = await loadConfiguredCertificate(RED, settings, credentials);
+  return { certificate, warning: certificateWarning(RED, certificate.info, settings.expiryWarningDays) };
+}
+
+/** The certificate endpoints' answer for a certificate that was read; never its key. Days left as of now, not of the deploy. */
+export function certificateAnswer({ certificate, warning }: InspectedCertificate): CertificateReport {
+  const info = { ...certificate.info, daysLeft: daysLeft(certificate.info.validTo) };
+  return { ok: true, certificate: info, ...(warning && { warning }) };
+}
+
 export async function createClient(
   RED: NodeAPI,
   settings: ConnectionSettings,
@@ -131,10 +171,10 @@ export async function createClient(
     certificate,
     ca,
     log,
-    // Node-RED settings (settings.js) for whoever needs other bounds than the client's defaults.
-    timeouts: RED.settings.scbM2mConfigTimeouts as M2MClientOptions['timeouts'],
-    retry: RED.settings.scbM2mConfigRetry as M2MClientOptions['retry'],
-    maxConcurrentUploads: RED.settings.scbM2mConfigMaxConcurrentUploads as number | undefined,
+    // Unset: undefined, and the client uses its default.
+    timeouts: RED.settings.scbM2mConfigTimeouts,
+    retry: RED.settings.scbM2mConfigRetry,
+    maxConcurrentUploads: RED.settings.scbM2mConfigMaxConcurrentUploads,
   });
 }
 
