@@ -24,9 +24,12 @@ export function describeValue(value: unknown): string {
   return typeof value === 'string' ? JSON.stringify(shown) : shown;
 }
 
-function invalid(field: string, value: unknown, rule: string, hint: string, code = `INVALID_${field.toUpperCase()}`): ValidationError {
+/** The fields checked here; each has its code INVALID_<FIELD> in the catalogue (ErrorCode). */
+type CheckedField = 'organisationsnummer' | 'referensperiod' | PathField | 'source' | 'request';
+
+function invalid(field: CheckedField, value: unknown, rule: string, hint: string): ValidationError {
   return new ValidationError(`${field} ${describeValue(value)} is not valid: ${rule}.`, {
-    code,
+    code: `INVALID_${field.toUpperCase() as Uppercase<CheckedField>}`,
     field,
     value: typeof value === 'string' && value.length > SHOWN_VALUE_CHARS ? `${value.slice(0, SHOWN_VALUE_CHARS)}…` : value,
     hint,
@@ -34,7 +37,7 @@ function invalid(field: string, value: unknown, rule: string, hint: string, code
 }
 
 /** A string, or a finite number that converts to text exactly (integers only). */
-function asText(field: string, value: unknown, example: string): string {
+function asText(field: CheckedField, value: unknown, example: string): string {
   if (typeof value === 'string') return value.trim();
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return String(value);
   throw invalid(field, value, 'it must be text', `Give it as text, e.g. ${example}.`);

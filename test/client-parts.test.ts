@@ -171,6 +171,16 @@ describe('client parts', () => {
     });
   });
 
+  describe('M2MError', () => {
+    it('keeps the reason apart from the hint; the message users read is the two together', () => {
+      const err = new ServerError('Upload of V40.xml failed: SCB answered 503.', { code: 'SERVER_ERROR', hint: 'Try again later.' });
+      assert.equal(err.reason, 'Upload of V40.xml failed: SCB answered 503.');
+      assert.equal(err.message, 'Upload of V40.xml failed: SCB answered 503. Try again later.');
+      const bare = new NetworkError('down', { code: 'ECONNREFUSED' });
+      assert.equal(bare.reason, bare.message);
+    });
+  });
+
   describe('ConcurrencyLimit', () => {
     it('runs at most `limit` tasks at once, the others in FIFO order', async () => {
       const limit = new ConcurrencyLimit(2);

@@ -3,6 +3,7 @@
  * Knows nothing of Node-RED; the nodes fill in the node and msg parts.
  */
 import type { ScbStatus, UploadPathParts } from '../api';
+import type { ErrorCode, TransportCode } from '../errors';
 
 /**
  * queued → sending (segment k of n) → closing (the closing request is on its way) → sent
@@ -63,7 +64,7 @@ export interface DeliveryNodeRef {
 /** An error as the journal keeps it: never a secret. */
 export interface DeliveryError {
   kind: string;
-  code: string;
+  code: ErrorCode | TransportCode;
   message: string;
   hint?: string;
   statusCode?: number;

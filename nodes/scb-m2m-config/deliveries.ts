@@ -5,6 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { DELIVERY_STATES, isJournalId, openJournals, type DeliveryQuery, type DeliveryRecord, type DeliveryState } from '../../lib/journal';
+import type { ErrorCode } from '../../lib/errors';
 import type { AdminRequest, AdminResponse, NodeAPI } from '../shared/red';
 import { journalDir, journalFor } from '../shared/journal';
 
@@ -102,7 +103,7 @@ export function registerDeliveriesRoute(RED: NodeAPI): void {
   RED.httpAdmin.get(DELIVERIES_PATH, RED.auth.needsPermission(DELIVERIES_PERMISSION), (req: AdminRequest, res: AdminResponse) => {
     const parsed = parseQuery(req.query ?? {});
     if (typeof parsed === 'string') {
-      res.status(400).json({ ok: false, error: { code: 'INVALID_QUERY', message: parsed } });
+      res.status(400).json({ ok: false, error: { code: 'INVALID_QUERY' satisfies ErrorCode, message: parsed } });
       return;
     }
     listDeliveries(RED, parsed.configId, parsed.filter).then(
@@ -116,7 +117,7 @@ export function registerDeliveriesRoute(RED: NodeAPI): void {
         res.set('Content-Disposition', `attachment; filename="scb-deliveries-${day}.csv"`);
         res.send(toCsv(records));
       },
-      (err: unknown) => res.status(500).json({ ok: false, error: { code: 'JOURNAL_UNREADABLE', message: err instanceof Error ? err.message : String(err) } }),
+      (err: unknown) => res.status(500).json({ ok: false, error: { code: 'JOURNAL_UNREADABLE' satisfies ErrorCode, message: err instanceof Error ? err.message : String(err) } }),
     );
   });
 }

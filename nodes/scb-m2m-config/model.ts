@@ -6,6 +6,7 @@
 import { promises as fs } from 'node:fs';
 import { M2MClient, DEFAULT_MAX_CONCURRENT_UPLOADS, DEFAULT_RETRY, DEFAULT_TIMEOUTS, readCertificate, assertCertificateCurrent, daysLeft, CertificateError, ValidationError, isM2MError } from '../../lib';
 import type { ApiVersion, Environment } from '../../lib/api';
+import type { ErrorCode } from '../../lib/errors';
 import type { CertificateInfo, LoadedCertificate, M2MClientOptions, RetryOptions, TimeoutOptions } from '../../lib/types';
 import type { NodeSettings } from 'node-red';
 import type { Node, NodeAPI, NodeStatus } from '../shared/red';
@@ -181,5 +182,5 @@ export function errorReport(err: unknown): ErrorReport {
   if (isM2MError(err)) {
     return { kind: err.kind, code: err.code, message: err.message, ...(err.statusCode !== undefined && { statusCode: err.statusCode }) };
   }
-  return { kind: 'internal', code: 'UNEXPECTED', message: err instanceof Error ? err.message : String(err) };
+  return { kind: 'internal', code: 'UNEXPECTED' satisfies ErrorCode, message: err instanceof Error ? err.message : String(err) };
 }

@@ -4,6 +4,7 @@
  * (POST /scb-m2m-config/certificate) and a test connection (POST /scb-m2m-config/test). They
  * run the same checks as a deploy (model.ts) and answer { ok: false, error } rather than fail.
  */
+import type { ErrorCode } from '../../lib/errors';
 import type { AdminRequest, AdminResponse, NodeAPI } from '../shared/red';
 import { certificateAnswer, connectionSettings, createClient, credentialsFor, errorReport, findConfigNode, inspectCertificate } from './model';
 
@@ -40,7 +41,7 @@ export function registerConfigRoutes(RED: NodeAPI): void {
   RED.httpAdmin.get('/scb-m2m-config/:id/certificate', RED.auth.needsPermission('scb-m2m-config.read'), (req, res) => {
     const node = findConfigNode(RED, req.params.id);
     if (!node) {
-      res.status(404).json({ ok: false, error: { code: 'NOT_DEPLOYED', message: RED._('scb-m2m-config.errors.not-deployed') } });
+      res.status(404).json({ ok: false, error: { code: 'NOT_DEPLOYED' satisfies ErrorCode, message: RED._('scb-m2m-config.errors.not-deployed') } });
       return;
     }
     answer(res, node.certificateReport());

@@ -3,7 +3,7 @@
  * at deploy, shows its problems on every node that uses it, owns the one M2MClient of the
  * deployment; its editor's endpoints are in routes.ts, the journal's in deliveries.ts.
  */
-import type { M2MClient } from '../../lib';
+import type { M2MClient, M2MError } from '../../lib';
 import { isM2MError } from '../../lib';
 import type { NodeAPI, NodeDef, Node, NodeStatus } from '../shared/red';
 import {
@@ -33,7 +33,7 @@ interface ConfigDef extends NodeDef, Partial<Record<keyof ConnectionSettings, un
 type ConfigNodeSelf = ScbM2mConfigNode & { organisationsnummer: string; undersokning: string; environment: string };
 
 /** Status keys of the certificate problems a user can fix, by error code. */
-const CERTIFICATE_STATUS: Record<string, string> = {
+const CERTIFICATE_STATUS: { readonly [Code in M2MError['code']]?: string } = {
   WRONG_PASSPHRASE: 'wrong-passphrase',
   EXPIRED: 'expired',
   NOT_YET_VALID: 'not-yet-valid',

@@ -56,11 +56,10 @@ export function storableMsg(msg: NodeMessage, withoutPayload = false): Record<st
 /** An error as msg.scbError and the journal show it: kind, code, message, hint (and statusCode). */
 export function errorOf(err: unknown): DeliveryError {
   if (isM2MError(err)) {
-    const message = err.hint && err.message.endsWith(err.hint) ? err.message.slice(0, -err.hint.length).trim() : err.message;
     return {
       kind: err.kind,
       code: err.code,
-      message,
+      message: err.reason,
       ...(err.hint && { hint: err.hint }),
       ...(err.statusCode !== undefined && { statusCode: err.statusCode }),
     };

@@ -6,7 +6,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import type { DeliveryDecision, DeliveryRecord, DeliveryState, DeliveryUpdate } from '../../lib/journal/types';
-import { historyMessages, isM2MError } from '../../lib';
+import { historyMessages, isM2MError, type ErrorCode } from '../../lib';
 import type { AdminResponse, NodeAPI } from '../../nodes/shared/red';
 import { errorReport, findConfigNode } from '../../nodes/scb-m2m-config/model';
 
@@ -39,7 +39,7 @@ export function forSidebar(record: DeliveryRecord): Omit<DeliveryRecord, 'msg' |
 class CheckRefused extends Error {
   constructor(
     readonly statusCode: number,
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
   ) {
     super(message);

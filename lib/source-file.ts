@@ -1,0 +1,59 @@
+import { promises as fs } from 'node:fs';
+import { SEGMENT_SIZE } from './api';
+import { ValidationError } from './errors';
+import { FileSlices, multipartBody, type MultipartBody } from './multipart';
+import type { UploadSource } from './types';
+
+export function fileChanged(path: string, detail: string): ValidationError {
+  return new ValidationError(`The file ${path} changed while being sent (${detail}).`, {
+    code: 'FILE_CHANGED',
+    field: 'source',
+    value: path,
+    hint: 'Write the file completely (or to another name, then rename it) before uploading it, then send it again.',
+  });
+}
+
+/**
+ * The file being uploaded. A path is stated once and streamed from disk slice by slice
+ * (never read whole) through one buffer of at most a segment; if its size or time changes
+ * while it is sent, the upload stops.
+ */
+export class SourceFile {
+  private constructor(
+    private readonly content: Buffer | FileSlices,
+    private readonly filnamn: string,
+    readonly size: number,
+    private readonly mtimeMs: number,
+  ) {}
+
+  static async open(source: UploadSource, filnamn: string): Promise<SourceFile> {
+    if ('buffer' in source) return new SourceFile(source.buffer, filnamn, source.buffer.length, 0);
+    const stat = await SourceFile.stat(source.path);
+    if (!stat.isFile()) {
+      throw new ValidationError(`The upload source ${source.path} is not a file.`, { code: 'NOT_A_FILE', field: 'source', value: source.path, hint: 'Give the path of the file to upload.' });
+    }
+    return new SourceFile(new FileSlices(source.path, Math.min(stat.size, SEGMENT_SIZE)), filnamn, stat.size, stat.mtimeMs);
+  }
+
+  private static async stat(path: string) {
+    try {
+      return await fs.stat(path);
+    } catch (err) {
+      const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      throw new ValidationError(`The file ${path} cannot be read (${reason}).`, { code: 'FILE_UNREADABLE', field: 'source', value: path, hint: 'Check the path and that Node-RED may read it.', cause: err });
+    }
+  }
+
+  /** A multipart body with one file part holding bytes [start, end); a resent part is read from disk again. */
+  async part(field: string, start: number, end: number): Promise<MultipartBody> {
+    if (Buffer.isBuffer(this.content)) return multipartBody(field, this.filnamn, { buffer: this.content.subarray(start, end) });
+    // The closing POST comes once every data segment was answered: the read buffer may serve other files meanwhile.
+    if (start === end) void this.content.release();
+    const path = this.content.path;
+    const stat = await SourceFile.stat(path);
+    if (stat.size !== this.size || stat.mtimeMs !== this.mtimeMs) {
+      throw fileChanged(path, `it was ${this.size} bytes, now ${stat.size}${stat.size === this.size ? ', with a new modification time' : ''}`);
+    }
+    return multipartBody(field, this.filnamn, { file: this.content, start, end });
+  }
+}
