@@ -8,7 +8,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { closeSync, fdatasync as fdatasyncCallback, fsyncSync, mkdirSync, openSync, promises as fs, renameSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync as fdatasyncCallback, fsyncSync, mkdirSync, openSync, promises as fs, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { promisify } from 'node:util';
 import * as path from 'node:path';
 import {
@@ -35,6 +35,8 @@ export const DEFAULT_RETENTION_DAYS = 400;
 const COMPACT_SLACK = 2000;
 const DAY_MS = 86_400_000;
 const fdatasync = promisify(fdatasyncCallback);
+/** Spooled payloads up to this size are written synchronously (microseconds, page cache). */
+const SMALL_SPOOL = 256 * 1024;
 
 /**
  * The state whose line is synced to disk before the step it records: "closing" decides that a
@@ -230,7 +232,9 @@ export class Journal {
       await fs.mkdir(this.spoolDir, { recursive: true });
       this.spoolReady = true;
     }
-    await fs.writeFile(this.spoolPath(id), content);
+    // A small payload in one synchronous write (no trip to the thread pool); a large one without blocking.
+    if (content.length <= SMALL_SPOOL) writeFileSync(this.spoolPath(id), content);
+    else await fs.writeFile(this.spoolPath(id), content);
   }
 
   async readSpool(id: string): Promise<Buffer | undefined> {
@@ -238,7 +242,7 @@ export class Journal {
   }
 
   async dropSpool(id: string): Promise<void> {
-    await fs.rm(this.spoolPath(id), { force: true });
+    rmSync(this.spoolPath(id), { force: true });
   }
 
   private spoolPath(id: string): string {
