@@ -18,7 +18,7 @@ import { type Worker, assertUploaded, withWorker } from './runner';
 type ServerCounts = Omit<SimulatorStats, 'inFlight' | 'maxInFlight'>;
 
 function countsDiff(before: SimulatorStats, after: SimulatorStats): ServerCounts {
-  const { inFlight, maxInFlight, ...diff } = after;
+  const { inFlight: _inFlight, maxInFlight: _maxInFlight, ...diff } = after;
   for (const key of Object.keys(diff) as Array<keyof ServerCounts>) diff[key] = after[key] - before[key];
   return diff;
 }
@@ -48,7 +48,12 @@ export interface CountsResult {
 
 /** Distinct files the simulator holds whose filnamn starts with prefix. */
 function arrivedWith(sim: Simulator, prefix: string): number {
-  return new Set(sim.deliveries().map((d) => d.filnamn).filter((n) => n.startsWith(prefix))).size;
+  return new Set(
+    sim
+      .deliveries()
+      .map((d) => d.filnamn)
+      .filter((n) => n.startsWith(prefix)),
+  ).size;
 }
 
 function smallItems(prefix: string, count: number, bytes: number): UploadItem[] {

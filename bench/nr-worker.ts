@@ -55,10 +55,10 @@ helper.init(require.resolve('node-red'), {
 
 const root = path.join(__dirname, '..');
 const nodeModules = ['scb-m2m-config', 'scb-m2m-upload', 'scb-m2m-history'].map((type) =>
-    require(path.join(root, 'nodes', type, `${type}.js`)),
+  require(path.join(root, 'nodes', type, `${type}.js`)),
 );
 const coreModules = ['05-tls.js', '21-httprequest.js'].map((file) =>
-    require(path.join(path.dirname(require.resolve('@node-red/nodes/package.json')), 'core', 'network', file)),
+  require(path.join(path.dirname(require.resolve('@node-red/nodes/package.json')), 'core', 'network', file)),
 );
 
 /** Highest RSS since the last reset, sampled every 20 ms (the event loop's view: a blocked loop samples late). */
@@ -306,13 +306,15 @@ async function run(command: WorkerCommand): Promise<unknown> {
 }
 
 process.on('message', (request: WorkerRequest) => {
-  run(request.command).then(
-    (result) => reply({ id: request.id, ok: true, result }),
-    (err: unknown) => reply({ id: request.id, ok: false, error: err instanceof Error ? err.message : String(err) }),
-  ).finally(() => {
-    // After 'stop' the channel closes so that the process can end by itself.
-    if (request.command.op === 'stop') process.disconnect?.();
-  });
+  run(request.command)
+    .then(
+      (result) => reply({ id: request.id, ok: true, result }),
+      (err: unknown) => reply({ id: request.id, ok: false, error: err instanceof Error ? err.message : String(err) }),
+    )
+    .finally(() => {
+      // After 'stop' the channel closes so that the process can end by itself.
+      if (request.command.op === 'stop') process.disconnect?.();
+    });
 });
 
 function reply(response: WorkerResponse) {

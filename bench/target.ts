@@ -72,12 +72,17 @@ export async function curlUpload(target: Target, segments: string[], filnamn: st
   const args = parts.flatMap(({ file, k, out }, i) => [
     ...(i > 0 ? ['--next'] : []),
     ...tlsArgs,
-    '-b', jar,
+    '-b',
+    jar,
     // Without this curl waits for "100 Continue" before each segment's body.
-    '-H', 'Expect:',
-    '-o', out,
-    '-w', '%{http_code}\n',
-    '-F', `File=@${file};filename=${filnamn}`,
+    '-H',
+    'Expect:',
+    '-o',
+    out,
+    '-w',
+    '%{http_code}\n',
+    '-F',
+    `File=@${file};filename=${filnamn}`,
     segmentUrl(base, k, filnamn),
   ]);
   const { ms, cpuMs, stdout } = await runCurl(args, cpus);

@@ -22,7 +22,10 @@ export function assertOk(answer: Answer, x: Exchange, certificate: CertificateIn
   if (statusCode === 401) {
     throw new AuthorisationError(
       `${x.what} was refused (401): the certificate ${certificate.commonName ?? certificate.subject} may not ${x.delivery ? `deliver for ${x.delivery}` : 'do this'}.`,
-      { code: 'NOT_AUTHORISED', hint: 'Check which organisationsnummer and surveys (undersokning) the certificate was issued for; SCB issues one per combination.' },
+      {
+        code: 'NOT_AUTHORISED',
+        hint: 'Check which organisationsnummer and surveys (undersokning) the certificate was issued for; SCB issues one per combination.',
+      },
     );
   }
   if (statusCode >= 500) {
@@ -35,7 +38,10 @@ export function assertOk(answer: Answer, x: Exchange, certificate: CertificateIn
   throw new ProtocolError(`${x.what} failed: unexpected answer ${statusCode}: ${quoted}`, {
     code: `HTTP_${statusCode}`,
     statusCode,
-    hint: statusCode === 413 ? 'The server refused the size of the request; report it to SCB.' : 'Check the request\'s values; report the answer to SCB if they are right.',
+    hint:
+      statusCode === 413
+        ? 'The server refused the size of the request; report it to SCB.'
+        : "Check the request's values; report the answer to SCB if they are right.",
   });
 }
 
@@ -75,7 +81,7 @@ export function unquote(text: string): string {
 
 /** The v1 answer's upload id: plain text, a JSON string, or an object with id / uploadId / deliveryId / uppladdningsid. */
 export function v1UploadId(text: string): { id?: string; body: unknown } {
-  let body: unknown = text;
+  let body: unknown;
   try {
     body = JSON.parse(text);
   } catch {

@@ -193,7 +193,10 @@ function ownMessages(record: unknown): string[] {
   for (const name of MESSAGE_PROPERTIES) {
     const value = propertyCI(record, name);
     for (const item of Array.isArray(value) ? value : [value]) {
-      const text = typeof item === 'string' ? item : MESSAGE_TEXT_PROPERTIES.map((n) => propertyCI(item, n)).find((t) => typeof t === 'string');
+      const text =
+        typeof item === 'string'
+          ? item
+          : MESSAGE_TEXT_PROPERTIES.map((n) => propertyCI(item, n)).find((t) => typeof t === 'string');
       if (typeof text === 'string' && text.trim() !== '') out.push(text.trim());
     }
   }
@@ -209,7 +212,8 @@ function ownMessages(record: unknown): string[] {
 export function historyMessages(record: unknown): string[] {
   const rows = propertyCI(record, 'rapportrader');
   const list = Array.isArray(rows) ? rows : [];
-  const failed = classifyHistory(record) === 'rejected' ? list.filter((row) => classifyHistory(row) === 'rejected') : [];
+  const failed =
+    classifyHistory(record) === 'rejected' ? list.filter((row) => classifyHistory(row) === 'rejected') : [];
   const ordered = [...failed, record, ...list.filter((row) => !failed.includes(row))];
   return [...new Set(ordered.flatMap(ownMessages))];
 }
@@ -236,8 +240,18 @@ export function historyRecordMatches(
     if (expected === undefined || expected === '') return value === undefined || value === null || value === '';
     return typeof value === 'string' && value.trim().toUpperCase() === expected.trim().toUpperCase();
   };
-  if (!same('filnamn', target.filnamn) || !same('undersokning', target.undersokning) || !same('filformat', target.filformat)) return false;
-  if (target.referensperiod && propertyCI(record, 'referensperiod') !== undefined && !same('referensperiod', target.referensperiod)) return false;
+  if (
+    !same('filnamn', target.filnamn) ||
+    !same('undersokning', target.undersokning) ||
+    !same('filformat', target.filformat)
+  )
+    return false;
+  if (
+    target.referensperiod &&
+    propertyCI(record, 'referensperiod') !== undefined &&
+    !same('referensperiod', target.referensperiod)
+  )
+    return false;
   const sent = propertyCI(record, 'inskickatDatum');
   if (typeof sent !== 'string') return true;
   // Local time to the minute: a minute of slack either way keeps a delivery of this very second.

@@ -19,7 +19,10 @@ const REEXPORT_HINT =
 async function readSource(source: CertificateSource): Promise<{ bytes: Buffer; label: string }> {
   if (source.pfx !== undefined) {
     if (!Buffer.isBuffer(source.pfx)) {
-      throw new CertificateError('The certificate bytes (pfx) must be a Buffer.', { code: 'NOT_PKCS12', hint: 'Give the .pfx file\'s content as a Buffer.' });
+      throw new CertificateError('The certificate bytes (pfx) must be a Buffer.', {
+        code: 'NOT_PKCS12',
+        hint: "Give the .pfx file's content as a Buffer.",
+      });
     }
     return { bytes: source.pfx, label: `The uploaded certificate (${source.pfx.length} bytes)` };
   }
@@ -35,7 +38,10 @@ async function readSource(source: CertificateSource): Promise<{ bytes: Buffer; l
       });
     }
   }
-  throw new CertificateError('No certificate was given.', { code: 'NO_CERTIFICATE_SOURCE', hint: 'Give the path of the .pfx file or its content.' });
+  throw new CertificateError('No certificate was given.', {
+    code: 'NO_CERTIFICATE_SOURCE',
+    hint: 'Give the path of the .pfx file or its content.',
+  });
 }
 
 /** What bytes that are not a PKCS#12 file look like, for the error message. */
@@ -63,7 +69,10 @@ function decodePkcs12(bytes: Buffer, passphrase: string, label: string): forge.p
   try {
     asn1 = forge.asn1.fromDer(forge.util.createBuffer(bytes.toString('binary')));
   } catch {
-    throw new CertificateError(`${label} ${describeNonPfx(bytes)}.`, { code: 'NOT_PKCS12', hint: 'Use the .pfx (or .p12) file SCB delivered.' });
+    throw new CertificateError(`${label} ${describeNonPfx(bytes)}.`, {
+      code: 'NOT_PKCS12',
+      hint: 'Use the .pfx (or .p12) file SCB delivered.',
+    });
   }
   try {
     return forge.pkcs12.pkcs12FromAsn1(asn1, false, passphrase);
@@ -81,10 +90,13 @@ function decodePkcs12(bytes: Buffer, passphrase: string, label: string): forge.p
         hint: REEXPORT_HINT,
       });
     }
-    throw new CertificateError(`${label} is DER data but not a PKCS#12 (.pfx/.p12) file (perhaps a certificate without its key).`, {
-      code: 'NOT_PKCS12',
-      hint: 'Use the .pfx (or .p12) file SCB delivered, which holds both the certificate and the private key.',
-    });
+    throw new CertificateError(
+      `${label} is DER data but not a PKCS#12 (.pfx/.p12) file (perhaps a certificate without its key).`,
+      {
+        code: 'NOT_PKCS12',
+        hint: 'Use the .pfx (or .p12) file SCB delivered, which holds both the certificate and the private key.',
+      },
+    );
   }
 }
 
@@ -144,19 +156,28 @@ export async function readCertificate(source: CertificateSource): Promise<Loaded
   const keyBags = [...bagsOf(p12, forge.pki.oids.pkcs8ShroudedKeyBag), ...bagsOf(p12, forge.pki.oids.keyBag)];
   const keyPem = keyBags.map(keyPemOf).find((pem) => pem !== undefined);
   if (!keyPem) {
-    throw new CertificateError(`${label} holds no private key.`, { code: 'NO_PRIVATE_KEY', hint: 'Export the certificate again together with its private key.' });
+    throw new CertificateError(`${label} holds no private key.`, {
+      code: 'NO_PRIVATE_KEY',
+      hint: 'Export the certificate again together with its private key.',
+    });
   }
   let key: crypto.KeyObject;
   try {
     key = crypto.createPrivateKey(keyPem);
   } catch {
-    throw new CertificateError(`${label} holds a private key of a type Node cannot use.`, { code: 'UNSUPPORTED_KEY', hint: REEXPORT_HINT });
+    throw new CertificateError(`${label} holds a private key of a type Node cannot use.`, {
+      code: 'UNSUPPORTED_KEY',
+      hint: REEXPORT_HINT,
+    });
   }
   const certs = bagsOf(p12, forge.pki.oids.certBag)
     .map(x509Of)
     .filter((c): c is crypto.X509Certificate => c !== undefined);
   if (certs.length === 0) {
-    throw new CertificateError(`${label} holds no certificate.`, { code: 'NO_CERTIFICATE', hint: 'Export the .pfx again including the certificate.' });
+    throw new CertificateError(`${label} holds no certificate.`, {
+      code: 'NO_CERTIFICATE',
+      hint: 'Export the .pfx again including the certificate.',
+    });
   }
   // The client certificate is the one whose public key matches the private key; the rest are its chain.
   const own = certs.find((c) => c.checkPrivateKey(key));
@@ -168,7 +189,10 @@ export async function readCertificate(source: CertificateSource): Promise<Loaded
   }
   const cert = [own, ...certs.filter((c) => c !== own)].map((c) => c.toString()).join('');
   const loaded = { info: certificateInfo(own, legacyFormat), cert } as LoadedCertificate;
-  Object.defineProperty(loaded, 'key', { value: key.export({ type: 'pkcs8', format: 'pem' }).toString(), enumerable: false });
+  Object.defineProperty(loaded, 'key', {
+    value: key.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    enumerable: false,
+  });
   return loaded;
 }
 
@@ -176,16 +200,22 @@ export async function readCertificate(source: CertificateSource): Promise<Loaded
 export function assertCertificateCurrent(info: CertificateInfo, now: Date = new Date()): void {
   const name = info.commonName ?? info.subject;
   if (now.getTime() > Date.parse(info.validTo)) {
-    throw new CertificateError(`The client certificate ${name} expired on ${info.validTo} (valid from ${info.validFrom}).`, {
-      code: 'EXPIRED',
-      hint: 'Order a new certificate from SCB and configure it.',
-    });
+    throw new CertificateError(
+      `The client certificate ${name} expired on ${info.validTo} (valid from ${info.validFrom}).`,
+      {
+        code: 'EXPIRED',
+        hint: 'Order a new certificate from SCB and configure it.',
+      },
+    );
   }
   if (now.getTime() < Date.parse(info.validFrom)) {
-    throw new CertificateError(`The client certificate ${name} is not valid before ${info.validFrom} (valid to ${info.validTo}).`, {
-      code: 'NOT_YET_VALID',
-      hint: 'Wait until it becomes valid, or check the computer\'s clock.',
-    });
+    throw new CertificateError(
+      `The client certificate ${name} is not valid before ${info.validFrom} (valid to ${info.validTo}).`,
+      {
+        code: 'NOT_YET_VALID',
+        hint: "Wait until it becomes valid, or check the computer's clock.",
+      },
+    );
   }
 }
 

@@ -18,7 +18,17 @@ import { Session } from './session';
 import { Transport } from './transport';
 import { Uploads } from './upload';
 import { validateUploadRequest } from './validation';
-import type { CertificateInfo, ClientStats, HeartbeatResult, HistoryResult, M2MClientOptions, RequestOptions, UploadOptions, UploadRequest, UploadResult } from './types';
+import type {
+  CertificateInfo,
+  ClientStats,
+  HeartbeatResult,
+  HistoryResult,
+  M2MClientOptions,
+  RequestOptions,
+  UploadOptions,
+  UploadRequest,
+  UploadResult,
+} from './types';
 
 export { DEFAULT_TIMEOUTS, DEFAULT_MAX_CONCURRENT_UPLOADS } from './options';
 export { EXTRA_CONNECTIONS } from './transport';
@@ -58,7 +68,8 @@ export class M2MClient {
   /** Like the constructor, but also reads and checks (validity dates) a certificate given as a path or bytes. */
   static async create(options: M2MClientOptions): Promise<M2MClient> {
     const { certificate } = options ?? {};
-    if (certificate && !isLoadedCertificate(certificate)) return new M2MClient({ ...options, certificate: await loadCertificate(certificate) });
+    if (certificate && !isLoadedCertificate(certificate))
+      return new M2MClient({ ...options, certificate: await loadCertificate(certificate) });
     return new M2MClient(options);
   }
 
@@ -80,32 +91,50 @@ export class M2MClient {
   /** Asks the server for its time; opens (or renews) the F5 session. */
   async heartbeat(opts: RequestOptions = {}): Promise<HeartbeatResult> {
     return this.operation('Heartbeat', opts.signal, (signal) =>
-      withRetry(() => this.session.heartbeat(signal), this.settings.retry, this.exchanges.retryHooks(signal, { retries: 0 })),
+      withRetry(
+        () => this.session.heartbeat(signal),
+        this.settings.retry,
+        this.exchanges.retryHooks(signal, { retries: 0 }),
+      ),
     );
   }
 
   /** Uploads a file: v2 in segments then the closing POST, v1 in one POST. */
   async upload(req: UploadRequest, opts: UploadOptions = {}): Promise<UploadResult> {
     const request = validateUploadRequest(req, this.apiVersion);
-    return this.operation(`Upload of ${request.filnamn}`, opts.signal, (signal) => this.uploads.run(request, opts, signal));
+    return this.operation(`Upload of ${request.filnamn}`, opts.signal, (signal) =>
+      this.uploads.run(request, opts, signal),
+    );
   }
 
   /** One upload's state (with `id`), or all uploads of the certificate's organisation and survey. */
   async history(id?: string, opts: RequestOptions = {}): Promise<HistoryResult> {
     const uploadId = historyUploadId(id);
     const what = uploadId ? `History of upload ${uploadId}` : 'History';
-    return this.operation(what, opts.signal, (signal) => history(this.exchanges, this.settings, uploadId, what, signal));
+    return this.operation(what, opts.signal, (signal) =>
+      history(this.exchanges, this.settings, uploadId, what, signal),
+    );
   }
 
   /**
    * Runs one public operation with a signal that aborts when the caller's does (error
    * ABORTED) or the client closes (error CLIENT_CLOSED).
    */
-  private async operation<T>(what: string, callerSignal: AbortSignal | undefined, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  private async operation<T>(
+    what: string,
+    callerSignal: AbortSignal | undefined,
+    run: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
     if (this.closing.signal.aborted) throw this.closedError(what);
     const controller = new AbortController();
     const onCallerAbort = (): void =>
-      controller.abort(new NetworkError(`${what} was aborted.`, { code: 'ABORTED', retryable: false, hint: 'It was stopped on request; send it again when wanted.' }));
+      controller.abort(
+        new NetworkError(`${what} was aborted.`, {
+          code: 'ABORTED',
+          retryable: false,
+          hint: 'It was stopped on request; send it again when wanted.',
+        }),
+      );
     const onClose = (): void => controller.abort(this.closedError(what));
     if (callerSignal?.aborted) onCallerAbort();
     callerSignal?.addEventListener('abort', onCallerAbort, { once: true });

@@ -4,13 +4,7 @@
  */
 
 export type M2MErrorKind =
-  | 'certificate'
-  | 'validation'
-  | 'authorisation'
-  | 'session'
-  | 'server'
-  | 'network'
-  | 'protocol';
+  'certificate' | 'validation' | 'authorisation' | 'session' | 'server' | 'network' | 'protocol';
 
 /**
  * Every code an error of this package carries, in one place; the compiler refuses any other.
@@ -121,7 +115,10 @@ export class M2MError extends Error {
   readonly retryable: boolean;
 
   constructor(kind: M2MErrorKind, message: string, details: M2MErrorDetails<ErrorCode | TransportCode>) {
-    super(details.hint ? `${message} ${details.hint}` : message, details.cause === undefined ? undefined : { cause: details.cause });
+    super(
+      details.hint ? `${message} ${details.hint}` : message,
+      details.cause === undefined ? undefined : { cause: details.cause },
+    );
     this.name = new.target.name;
     this.kind = kind;
     this.code = details.code;

@@ -12,7 +12,13 @@ import { NOT_SENT_CODES, errorCodes, type Answer, type Exchange } from './transp
 
 /** A failure after which the server may or may not have acted on a request that must not be repeated. */
 function uncertain(err: unknown): unknown {
-  if (!(err instanceof NetworkError) || !err.retryable || errorCodes(err.cause).some((c) => NOT_SENT_CODES.has(c)) || NOT_SENT_CODES.has(err.code)) return err;
+  if (
+    !(err instanceof NetworkError) ||
+    !err.retryable ||
+    errorCodes(err.cause).some((c) => NOT_SENT_CODES.has(c)) ||
+    NOT_SENT_CODES.has(err.code)
+  )
+    return err;
   return new NetworkError(`${err.reason} SCB may or may not have received the file.`, {
     code: 'DELIVERY_UNCERTAIN',
     retryable: false,
@@ -35,7 +41,10 @@ export class Exchanges {
       onRetry: (err: M2MError, retry: number, delayMs: number) => {
         tally.retries++;
         this.counters.retries++;
-        this.settings.log('warn', `${err.message} Retry ${retry} of ${this.settings.retry.maxRetries} in ${delayMs} ms.`);
+        this.settings.log(
+          'warn',
+          `${err.message} Retry ${retry} of ${this.settings.retry.maxRetries} in ${delayMs} ms.`,
+        );
       },
     };
   }

@@ -20,7 +20,13 @@ export function historyUploadId(id: unknown): string | undefined {
   return id?.trim();
 }
 
-export async function history(exchanges: Exchanges, settings: ClientSettings, uploadId: string | undefined, what: string, signal: AbortSignal): Promise<HistoryResult> {
+export async function history(
+  exchanges: Exchanges,
+  settings: ClientSettings,
+  uploadId: string | undefined,
+  what: string,
+  signal: AbortSignal,
+): Promise<HistoryResult> {
   const answer = await exchanges.run(
     {
       method: 'GET',
@@ -45,7 +51,15 @@ export async function history(exchanges: Exchanges, settings: ClientSettings, up
   const classify = settings.options.classify ?? classifyHistory;
   if (uploadId) return { statusCode: answer.statusCode, body, status: classify(body) };
   if (!Array.isArray(body)) {
-    throw new ProtocolError(`${what}: expected a JSON array, got ${firstLine(answer.text)}`, { code: 'UNEXPECTED_ANSWER', statusCode: answer.statusCode });
+    throw new ProtocolError(`${what}: expected a JSON array, got ${firstLine(answer.text)}`, {
+      code: 'UNEXPECTED_ANSWER',
+      statusCode: answer.statusCode,
+    });
   }
-  return { statusCode: answer.statusCode, body, status: 'accepted', items: body.map((record: unknown) => ({ record, status: classify(record) })) };
+  return {
+    statusCode: answer.statusCode,
+    body,
+    status: 'accepted',
+    items: body.map((record: unknown) => ({ record, status: classify(record) })),
+  };
 }

@@ -19,7 +19,11 @@ export type PartSource = { file: FileSlices; start: number; end: number } | { bu
 
 /** Thrown from inside the body stream when the file yields fewer or more bytes than its slice. */
 export class ShortReadError extends Error {
-  constructor(readonly path: string, readonly expected: number, readonly actual: number) {
+  constructor(
+    readonly path: string,
+    readonly expected: number,
+    readonly actual: number,
+  ) {
     super(`${path}: expected ${expected} bytes, read ${actual}`);
   }
 }
@@ -62,7 +66,10 @@ export class FileSlices {
   /** The last disk read started, which the next slice waits for before it reads. */
   private reading: Promise<unknown> = Promise.resolve();
 
-  constructor(readonly path: string, private readonly capacity: number) {}
+  constructor(
+    readonly path: string,
+    private readonly capacity: number,
+  ) {}
 
   /** Bytes [start, end) in chunks; from now on earlier slices of this file stop at their next chunk. */
   slice(start: number, end: number): AsyncGenerator<Buffer> {
@@ -104,7 +111,7 @@ export class FileSlices {
     };
     try {
       let next = readAt(0);
-      for (let done = 0; done < length; ) {
+      for (let done = 0; done < length;) {
         const chunk = await next;
         into(); // throws if the buffer went elsewhere while the chunk was read
         if (chunk.length === 0) throw new ShortReadError(this.path, length, done);
@@ -132,7 +139,8 @@ export function multipartBody(field: string, filename: string, source: PartSourc
   );
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
   const length = 'buffer' in source ? source.buffer.length : source.end - source.start;
-  const content = 'buffer' in source ? source.buffer : length > 0 ? source.file.slice(source.start, source.end) : undefined;
+  const content =
+    'buffer' in source ? source.buffer : length > 0 ? source.file.slice(source.start, source.end) : undefined;
 
   async function* parts(): AsyncGenerator<Buffer> {
     yield head;

@@ -19,7 +19,11 @@ export function noProxyMatches(target: URL, noProxy: string | undefined): boolea
 }
 
 /** The proxy URL for the API, or undefined for a direct connection. */
-export function proxyFor(target: URL, option: string | false | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function proxyFor(
+  target: URL,
+  option: string | false | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
   if (option === false) return undefined;
   if (typeof option === 'string' && option.trim() !== '') return option.trim();
   const fromEnv = env.HTTPS_PROXY || env.https_proxy;

@@ -11,10 +11,15 @@ import { untilAborted } from './queue';
 import type { Answer, Exchange, Transport } from './transport';
 import type { HeartbeatResult } from './types';
 
-export const SESSION_REFUSED_HINT = 'The F5 in front of SCB refuses the session: check the proxy and the certificate; if it persists contact SCB.';
+export const SESSION_REFUSED_HINT =
+  'The F5 in front of SCB refuses the session: check the proxy and the certificate; if it persists contact SCB.';
 
 /** An answer never sent: the session that held this file's earlier segments is gone. */
-export const SESSION_CHANGED: Answer = { statusCode: 0, headers: {}, text: 'the session holding the earlier segments was renewed' };
+export const SESSION_CHANGED: Answer = {
+  statusCode: 0,
+  headers: {},
+  text: 'the session holding the earlier segments was renewed',
+};
 
 /** Counts the repeats one operation needed. */
 export interface Tally {
@@ -57,11 +62,14 @@ export class Session {
       const answer = await this.transport.send(x, this.jar);
       if (!sessionLost(answer)) return { ...answer, sessionEpoch: epoch };
       if (renewed) {
-        throw new SessionError(`${x.what}: the session was refused again right after a new heartbeat (${answer.statusCode}).`, {
-          code: 'SESSION_REFUSED',
-          statusCode: answer.statusCode,
-          hint: SESSION_REFUSED_HINT,
-        });
+        throw new SessionError(
+          `${x.what}: the session was refused again right after a new heartbeat (${answer.statusCode}).`,
+          {
+            code: 'SESSION_REFUSED',
+            statusCode: answer.statusCode,
+            hint: SESSION_REFUSED_HINT,
+          },
+        );
       }
       this.settings.log('debug', `${x.what}: session lost (${answer.statusCode}); renewing it.`);
       this.drop(epoch);
@@ -96,23 +104,36 @@ export class Session {
   /** One heartbeat, not retried: opens a session, or keeps the live one. */
   async heartbeat(signal: AbortSignal): Promise<HeartbeatResult> {
     const certificate = this.settings.certificate.info;
-    const x: Exchange = { method: 'GET', path: HEARTBEAT_PATH, what: 'Heartbeat', timeoutMs: this.settings.timeouts.shortRequestMs, signal, opensSession: true };
+    const x: Exchange = {
+      method: 'GET',
+      path: HEARTBEAT_PATH,
+      what: 'Heartbeat',
+      timeoutMs: this.settings.timeouts.shortRequestMs,
+      signal,
+      opensSession: true,
+    };
     this.counters.heartbeats++;
     const sessionBefore = this.key();
     const answer = await this.transport.send(x, this.jar);
     if (sessionLost(answer)) {
       const where = headerText(answer.headers.location);
-      throw new SessionError(`Heartbeat: the server answered ${answer.statusCode}${where ? ` (to ${where})` : ' with an HTML page'} instead of opening a session.`, {
-        code: 'SESSION_REFUSED',
-        statusCode: answer.statusCode,
-        hint: SESSION_REFUSED_HINT,
-      });
+      throw new SessionError(
+        `Heartbeat: the server answered ${answer.statusCode}${where ? ` (to ${where})` : ' with an HTML page'} instead of opening a session.`,
+        {
+          code: 'SESSION_REFUSED',
+          statusCode: answer.statusCode,
+          hint: SESSION_REFUSED_HINT,
+        },
+      );
     }
     if (answer.statusCode === 401) {
-      throw new AuthorisationError(`Heartbeat: the certificate ${certificate.commonName ?? certificate.subject} is not accepted (401).`, {
-        code: 'CERTIFICATE_NOT_ACCEPTED',
-        hint: 'Check that it is SCB\'s certificate for this environment (test or production) and still valid.',
-      });
+      throw new AuthorisationError(
+        `Heartbeat: the certificate ${certificate.commonName ?? certificate.subject} is not accepted (401).`,
+        {
+          code: 'CERTIFICATE_NOT_ACCEPTED',
+          hint: "Check that it is SCB's certificate for this environment (test or production) and still valid.",
+        },
+      );
     }
     assertOk(answer, x, certificate);
     // A heartbeat in a live session keeps it (the F5 sets no new cookies): bumping the epoch

@@ -30,9 +30,19 @@ export class SourceFile {
     if ('buffer' in source) return new SourceFile(source.buffer, filnamn, source.buffer.length, 0);
     const stat = await SourceFile.stat(source.path);
     if (!stat.isFile()) {
-      throw new ValidationError(`The upload source ${source.path} is not a file.`, { code: 'NOT_A_FILE', field: 'source', value: source.path, hint: 'Give the path of the file to upload.' });
+      throw new ValidationError(`The upload source ${source.path} is not a file.`, {
+        code: 'NOT_A_FILE',
+        field: 'source',
+        value: source.path,
+        hint: 'Give the path of the file to upload.',
+      });
     }
-    return new SourceFile(new FileSlices(source.path, Math.min(stat.size, SEGMENT_SIZE)), filnamn, stat.size, stat.mtimeMs);
+    return new SourceFile(
+      new FileSlices(source.path, Math.min(stat.size, SEGMENT_SIZE)),
+      filnamn,
+      stat.size,
+      stat.mtimeMs,
+    );
   }
 
   private static async stat(path: string) {
@@ -40,19 +50,29 @@ export class SourceFile {
       return await fs.stat(path);
     } catch (err) {
       const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      throw new ValidationError(`The file ${path} cannot be read (${reason}).`, { code: 'FILE_UNREADABLE', field: 'source', value: path, hint: 'Check the path and that Node-RED may read it.', cause: err });
+      throw new ValidationError(`The file ${path} cannot be read (${reason}).`, {
+        code: 'FILE_UNREADABLE',
+        field: 'source',
+        value: path,
+        hint: 'Check the path and that Node-RED may read it.',
+        cause: err,
+      });
     }
   }
 
   /** A multipart body with one file part holding bytes [start, end); a resent part is read from disk again. */
   async part(field: string, start: number, end: number): Promise<MultipartBody> {
-    if (Buffer.isBuffer(this.content)) return multipartBody(field, this.filnamn, { buffer: this.content.subarray(start, end) });
+    if (Buffer.isBuffer(this.content))
+      return multipartBody(field, this.filnamn, { buffer: this.content.subarray(start, end) });
     // The closing POST comes once every data segment was answered: the read buffer may serve other files meanwhile.
     if (start === end) void this.content.release();
     const path = this.content.path;
     const stat = await SourceFile.stat(path);
     if (stat.size !== this.size || stat.mtimeMs !== this.mtimeMs) {
-      throw fileChanged(path, `it was ${this.size} bytes, now ${stat.size}${stat.size === this.size ? ', with a new modification time' : ''}`);
+      throw fileChanged(
+        path,
+        `it was ${this.size} bytes, now ${stat.size}${stat.size === this.size ? ', with a new modification time' : ''}`,
+      );
     }
     return multipartBody(field, this.filnamn, { file: this.content, start, end });
   }

@@ -31,7 +31,14 @@ const SERVER_UNTRUSTED_CODES = new Set([
 const TLS_ALERT = /^ERR_SSL_.*ALERT/;
 
 /** Transport failures that happen before anything is sent, so repeating cannot deliver twice. */
-export const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+export const NOT_SENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
 
 export interface Answer {
   statusCode: number;
@@ -71,7 +78,11 @@ export interface Exchange {
 /** Every `code` along an error's cause chain (undici wraps the socket's error). */
 export function errorCodes(err: unknown): string[] {
   const codes: string[] = [];
-  for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+  for (
+    let e: unknown = err, depth = 0;
+    e && typeof e === 'object' && depth < 5;
+    e = (e as { cause?: unknown }).cause, depth++
+  ) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string') codes.push(code);
   }
@@ -98,13 +109,24 @@ export class Transport {
       try {
         tls.createSecureContext({ ca: extra });
       } catch {
-        throw optionError('ca', '(PEM)', 'it is not a PEM certificate', 'Give the CA file of the server\'s certificate in PEM format.');
+        throw optionError(
+          'ca',
+          '(PEM)',
+          'it is not a PEM certificate',
+          "Give the CA file of the server's certificate in PEM format.",
+        );
       }
       // Node's public roots stay trusted beside the extra CA.
       ca = [...tls.rootCertificates, extra];
     }
     // Server verification is always on: there is deliberately no option to turn it off.
-    const tlsOptions = { cert: certificate.cert, key: certificate.key, ca, rejectUnauthorized: true, timeout: timeouts.connectMs };
+    const tlsOptions = {
+      cert: certificate.cert,
+      key: certificate.key,
+      ca,
+      rejectUnauthorized: true,
+      timeout: timeouts.connectMs,
+    };
     // Bounded: every upload may hold a connection, plus a few for heartbeats and history,
     // so a thousand polls at once queue here instead of opening a thousand TLS connections.
     const connections = this.settings.maxUploads + EXTRA_CONNECTIONS;
@@ -139,7 +161,8 @@ export class Transport {
     return (options: buildConnector.Options, callback: buildConnector.Callback) =>
       connect(options, (...args) => {
         args[1]?.on('error', (e: NodeJS.ErrnoException) => {
-          if (typeof e.code === 'string' && TLS_ALERT.test(e.code)) this.lastTlsAlert = { code: e.code, at: performance.now() };
+          if (typeof e.code === 'string' && TLS_ALERT.test(e.code))
+            this.lastTlsAlert = { code: e.code, at: performance.now() };
         });
         callback(...args);
       });
@@ -164,7 +187,11 @@ export class Transport {
       const res = await request(url, {
         dispatcher: this.dispatcher,
         method: x.method,
-        headers: { accept: 'application/json, text/plain;q=0.9, */*;q=0.5', ...(cookie && { cookie }), ...multipart?.headers },
+        headers: {
+          accept: 'application/json, text/plain;q=0.9, */*;q=0.5',
+          ...(cookie && { cookie }),
+          ...multipart?.headers,
+        },
         body: multipart?.body,
         signal,
         headersTimeout: x.timeoutMs,
@@ -174,12 +201,18 @@ export class Transport {
       // An answer to a request of a session given up meanwhile (say, a 302 with fresh cookies)
       // must not overwrite the cookies of the session renewed since.
       if (x.opensSession || jar.generation === jarGeneration) jar.store(res.headers['set-cookie']);
-      this.settings.log('debug', `${x.method} ${url.pathname} ${res.statusCode} ${Math.round(performance.now() - started)} ms`);
+      this.settings.log(
+        'debug',
+        `${x.method} ${url.pathname} ${res.statusCode} ${Math.round(performance.now() - started)} ms`,
+      );
       return { statusCode: res.statusCode, headers: res.headers, text };
     } catch (err) {
       if (x.signal.aborted) throw x.signal.reason;
       const error = this.transportError(err, x, deadline.aborted, started);
-      this.settings.log('debug', `${x.method} ${url.pathname} failed (${error.code}) ${Math.round(performance.now() - started)} ms`);
+      this.settings.log(
+        'debug',
+        `${x.method} ${url.pathname} failed (${error.code}) ${Math.round(performance.now() - started)} ms`,
+      );
       throw error;
     }
   }
@@ -187,21 +220,27 @@ export class Transport {
   private transportError(err: unknown, x: Exchange, timedOut: boolean, started: number): M2MError {
     const { host } = this.settings;
     if (isM2MError(err)) return err;
-    if (err instanceof ShortReadError) return fileChanged(err.path, `${err.expected} bytes were expected of this part, ${err.actual} were read`);
+    if (err instanceof ShortReadError)
+      return fileChanged(err.path, `${err.expected} bytes were expected of this part, ${err.actual} were read`);
     const codes = errorCodes(err);
     const untrusted = codes.find((c) => SERVER_UNTRUSTED_CODES.has(c));
     if (untrusted) {
       return new CertificateError(`${x.what}: the server's certificate at ${host} is not trusted (${untrusted}).`, {
         code: 'SERVER_CERTIFICATE_UNTRUSTED',
-        hint: 'Set the CA file (caPath) to the CA that signed the server\'s certificate.',
+        hint: "Set the CA file (caPath) to the CA that signed the server's certificate.",
       });
     }
-    const alert = codes.find((c) => TLS_ALERT.test(c)) ?? (this.lastTlsAlert && this.lastTlsAlert.at >= started ? this.lastTlsAlert.code : undefined);
+    const alert =
+      codes.find((c) => TLS_ALERT.test(c)) ??
+      (this.lastTlsAlert && this.lastTlsAlert.at >= started ? this.lastTlsAlert.code : undefined);
     if (alert) {
-      return new CertificateError(`${x.what}: the server at ${host} refused the client certificate during the TLS handshake (${alert}).`, {
-        code: 'CLIENT_CERTIFICATE_REFUSED',
-        hint: 'Check that the certificate is SCB\'s for this environment (test or production), still valid and not revoked.',
-      });
+      return new CertificateError(
+        `${x.what}: the server at ${host} refused the client certificate during the TLS handshake (${alert}).`,
+        {
+          code: 'CLIENT_CERTIFICATE_REFUSED',
+          hint: "Check that the certificate is SCB's for this environment (test or production), still valid and not revoked.",
+        },
+      );
     }
     if (timedOut) {
       return new NetworkError(`${x.what}: no answer from ${host} within ${x.timeoutMs} ms.`, {
@@ -210,14 +249,15 @@ export class Transport {
       });
     }
     // The connection's own code, passed on as it came (a TransportCode).
-    const code = (codes.find((c) => c !== 'UND_ERR_SOCKET' && c !== 'UND_ERR') ?? codes[0] ?? 'NETWORK_ERROR') as TransportCode | 'NETWORK_ERROR';
+    const code = (codes.find((c) => c !== 'UND_ERR_SOCKET' && c !== 'UND_ERR') ?? codes[0] ?? 'NETWORK_ERROR') as
+      TransportCode | 'NETWORK_ERROR';
     const reason = err instanceof Error ? err.message : String(err);
     // A server that asks for the certificate by renegotiation may refuse it by just closing the connection.
     const closed = x.opensSession && (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET');
     return new NetworkError(`${x.what}: the connection to ${host} failed (${code}: ${reason}).`, {
       code,
       hint: closed
-        ? 'The server closed the connection without answering: if it does so every time, it may be refusing the client certificate (check that it is SCB\'s for this environment, still valid and not revoked); else check the network and proxy.'
+        ? "The server closed the connection without answering: if it does so every time, it may be refusing the client certificate (check that it is SCB's for this environment, still valid and not revoked); else check the network and proxy."
         : 'Check the network, DNS and proxy settings; it was retried.',
       cause: err,
     });

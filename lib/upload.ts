@@ -1,5 +1,14 @@
 /** Uploads: v2 in segments closed by segment -1, v1 in one POST; a bounded number at once, one at a time per target. */
-import { CLOSING_SEGMENT, FILE_FIELD, SEGMENT_SIZE, SEGMENTS_SURVIVE_SESSION_RENEWAL, isSegmentOutOfOrder, propertyCI, v1UploadPath, v2SegmentPath } from './api';
+import {
+  CLOSING_SEGMENT,
+  FILE_FIELD,
+  SEGMENT_SIZE,
+  SEGMENTS_SURVIVE_SESSION_RENEWAL,
+  isSegmentOutOfOrder,
+  propertyCI,
+  v1UploadPath,
+  v2SegmentPath,
+} from './api';
 import { firstLine, parseJson, v1UploadId } from './answers';
 import { ProtocolError, SessionError } from './errors';
 import type { Exchanges } from './exchange';
@@ -33,7 +42,10 @@ export class Uploads {
    */
   run(req: UploadRequest, opts: UploadOptions, signal: AbortSignal): Promise<UploadResult> {
     return this.targets.run(v2SegmentPath(0, req), signal, () =>
-      this.limit.run(() => (this.settings.apiVersion === 'v2' ? this.uploadV2(req, opts, signal) : this.uploadV1(req, opts, signal)), signal),
+      this.limit.run(
+        () => (this.settings.apiVersion === 'v2' ? this.uploadV2(req, opts, signal) : this.uploadV1(req, opts, signal)),
+        signal,
+      ),
     );
   }
 
@@ -46,18 +58,28 @@ export class Uploads {
       if ('receipt' in outcome) return this.receipt(outcome.receipt, outcome.what, segments, file.size, tally);
       // Out of order: the server lost the earlier segments (assumed: with the old session).
       if (restarted && outcome.refused === SESSION_CHANGED) {
-        throw new SessionError(`Upload of ${req.filnamn}: the session was lost again, at segment ${outcome.segment}, after a restart from segment 0.`, {
-          code: 'SESSION_REFUSED',
-          hint: SESSION_REFUSED_HINT,
-        });
+        throw new SessionError(
+          `Upload of ${req.filnamn}: the session was lost again, at segment ${outcome.segment}, after a restart from segment 0.`,
+          {
+            code: 'SESSION_REFUSED',
+            hint: SESSION_REFUSED_HINT,
+          },
+        );
       }
       if (restarted) {
         throw new ProtocolError(
           `Upload of ${req.filnamn}: segment ${outcome.segment} was refused as out of order again after a restart from segment 0: ${firstLine(outcome.refused.text)}`,
-          { code: 'SEGMENT_OUT_OF_ORDER', statusCode: outcome.refused.statusCode || undefined, hint: 'Send the file again later; if it persists contact SCB.' },
+          {
+            code: 'SEGMENT_OUT_OF_ORDER',
+            statusCode: outcome.refused.statusCode || undefined,
+            hint: 'Send the file again later; if it persists contact SCB.',
+          },
         );
       }
-      this.settings.log('warn', `Upload of ${req.filnamn}: segment ${outcome.segment}: ${firstLine(outcome.refused.text)}; restarting from segment 0.`);
+      this.settings.log(
+        'warn',
+        `Upload of ${req.filnamn}: segment ${outcome.segment}: ${firstLine(outcome.refused.text)}; restarting from segment 0.`,
+      );
       tally.retries++;
       this.counters.retries++;
     }
@@ -136,7 +158,7 @@ export class Uploads {
       throw new ProtocolError(`${what}: the answer has no deliveryId: ${firstLine(answer.text)}`, {
         code: 'NO_DELIVERY_ID',
         statusCode: answer.statusCode,
-        hint: 'Check the upload\'s state in SCB\'s portal; report this answer to SCB.',
+        hint: "Check the upload's state in SCB's portal; report this answer to SCB.",
       });
     }
     const timeStamp = propertyCI(body, 'timeStamp');
@@ -174,12 +196,27 @@ export class Uploads {
     this.progress(opts, { segment: 1, segments: 1, bytesSent: file.size, totalBytes: file.size });
     const { id, body } = v1UploadId(answer.text);
     if (!id) {
-      throw new ProtocolError(`${what}: the answer carries no upload id: ${firstLine(answer.text)}`, { code: 'NO_UPLOAD_ID', statusCode: answer.statusCode, hint: 'Check the upload in SCB\'s portal; report this answer to SCB.' });
+      throw new ProtocolError(`${what}: the answer carries no upload id: ${firstLine(answer.text)}`, {
+        code: 'NO_UPLOAD_ID',
+        statusCode: answer.statusCode,
+        hint: "Check the upload in SCB's portal; report this answer to SCB.",
+      });
     }
-    return { uploadId: id, statusCode: answer.statusCode, body, apiVersion: 'v1', segments: 1, bytes: file.size, retries: tally.retries };
+    return {
+      uploadId: id,
+      statusCode: answer.statusCode,
+      body,
+      apiVersion: 'v1',
+      segments: 1,
+      bytes: file.size,
+      retries: tally.retries,
+    };
   }
 
-  private progress(opts: UploadOptions, p: { segment: number; segments: number; bytesSent: number; totalBytes: number }): void {
+  private progress(
+    opts: UploadOptions,
+    p: { segment: number; segments: number; bytesSent: number; totalBytes: number },
+  ): void {
     try {
       opts.onProgress?.(p);
     } catch (err) {

@@ -31,7 +31,8 @@ function invalid(field: CheckedField, value: unknown, rule: string, hint: string
   return new ValidationError(`${field} ${describeValue(value)} is not valid: ${rule}.`, {
     code: `INVALID_${field.toUpperCase() as Uppercase<CheckedField>}`,
     field,
-    value: typeof value === 'string' && value.length > SHOWN_VALUE_CHARS ? `${value.slice(0, SHOWN_VALUE_CHARS)}…` : value,
+    value:
+      typeof value === 'string' && value.length > SHOWN_VALUE_CHARS ? `${value.slice(0, SHOWN_VALUE_CHARS)}…` : value,
     hint,
   });
 }
@@ -64,14 +65,29 @@ export function validateOrganisationsnummer(value: unknown): string {
   const text = asText(field, value, '"9990000045"');
   const digits = /^\d{6}-\d{4}$/.test(text) ? text.replace('-', '') : text;
   if (!/^\d{10}$/.test(digits)) {
-    throw invalid(field, value, 'it must be 10 digits, optionally with a dash after the sixth (NNNNNN-NNNN)', 'Use the reporting organisation\'s number, e.g. "999000-0045".');
+    throw invalid(
+      field,
+      value,
+      'it must be 10 digits, optionally with a dash after the sixth (NNNNNN-NNNN)',
+      'Use the reporting organisation\'s number, e.g. "999000-0045".',
+    );
   }
   if (Number(digits[2]) < 2) {
-    throw invalid(field, value, 'its third digit must be 2 or higher (a personnummer is not an organisationsnummer)', 'Use the organisationsnummer the SCB certificate was issued for.');
+    throw invalid(
+      field,
+      value,
+      'its third digit must be 2 or higher (a personnummer is not an organisationsnummer)',
+      'Use the organisationsnummer the SCB certificate was issued for.',
+    );
   }
   const expected = luhnCheckDigit(digits.slice(0, 9));
   if (Number(digits[9]) !== expected) {
-    throw invalid(field, value, `its check digit (the last) should be ${expected} by the Luhn rule`, 'Check the number for a typing error.');
+    throw invalid(
+      field,
+      value,
+      `its check digit (the last) should be ${expected} by the Luhn rule`,
+      'Check the number for a typing error.',
+    );
   }
   return digits;
 }
@@ -86,13 +102,23 @@ export function validateReferensperiod(value: unknown): string {
   const text = typeof value === 'string' ? value.trim() : value;
   const m = typeof text === 'string' ? /^(\d{4})-(\d{2})-(\d{2})$/.exec(text) : null;
   if (!m) {
-    throw invalid(field, value, 'it must be a date written yyyy-MM-dd', 'Give the last day of the reference month, e.g. "2022-06-30".');
+    throw invalid(
+      field,
+      value,
+      'it must be a date written yyyy-MM-dd',
+      'Give the last day of the reference month, e.g. "2022-06-30".',
+    );
   }
   const year = Number(m[1]);
   const month = Number(m[2]);
   const day = Number(m[3]);
   if (month < 1 || month > 12) {
-    throw invalid(field, value, `month ${m[2]} does not exist`, 'Give the last day of the reference month, e.g. "2022-06-30".');
+    throw invalid(
+      field,
+      value,
+      `month ${m[2]} does not exist`,
+      'Give the last day of the reference month, e.g. "2022-06-30".',
+    );
   }
   const last = daysInMonth(year, month);
   if (day !== last) {
@@ -115,10 +141,13 @@ export function validatePathValue(field: PathField, value: unknown): string {
   const text = asText(field, value, field === 'version' ? '"1"' : '"V40"');
   const hint = `Give ${field} as plain text without path characters.`;
   if (text === '') throw invalid(field, value, 'it must not be empty', `Give ${field}.`);
-  if (text.length > MAX_PATH_VALUE_LENGTH) throw invalid(field, value, `it must be at most ${MAX_PATH_VALUE_LENGTH} characters`, hint);
+  if (text.length > MAX_PATH_VALUE_LENGTH)
+    throw invalid(field, value, `it must be at most ${MAX_PATH_VALUE_LENGTH} characters`, hint);
   const bad = /[/\\?#\u0000-\u001f\u007f]/.exec(text);
   if (bad) {
-    const shown = /[\u0000-\u001f\u007f]/.test(bad[0]) ? `control character U+${bad[0].charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}` : `"${bad[0]}"`;
+    const shown = /[\u0000-\u001f\u007f]/.test(bad[0])
+      ? `control character U+${bad[0].charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}`
+      : `"${bad[0]}"`;
     throw invalid(field, value, `it must not contain ${shown}`, hint);
   }
   if (text === '.' || text === '..') throw invalid(field, value, 'it must not be "." or ".."', hint);
@@ -130,7 +159,8 @@ function validateSource(source: unknown): UploadSource {
   const hint = 'Give source as { path: "/dir/file.xml" } or { buffer: <Buffer> }.';
   if (!source || typeof source !== 'object') throw invalid(field, source, 'it must be an object', hint);
   const { path: p, buffer } = source as { path?: unknown; buffer?: unknown };
-  if (p !== undefined && buffer !== undefined) throw invalid(field, source, 'it must have either path or buffer, not both', hint);
+  if (p !== undefined && buffer !== undefined)
+    throw invalid(field, source, 'it must have either path or buffer, not both', hint);
   if (Buffer.isBuffer(buffer)) return { buffer };
   if (typeof p === 'string' && p.trim() !== '') return { path: p };
   throw invalid(field, source, 'it needs a non-empty path or a Buffer', hint);
@@ -143,11 +173,24 @@ function validateSource(source: unknown): UploadSource {
  */
 export function validateUploadRequest(req: UploadRequest, apiVersion: ApiVersion): UploadRequest {
   if (!req || typeof req !== 'object') {
-    throw invalid('request', req, 'it must be an object', 'Give organisationsnummer, undersokning, filformat, filnamn and source.');
+    throw invalid(
+      'request',
+      req,
+      'it must be an object',
+      'Give organisationsnummer, undersokning, filformat, filnamn and source.',
+    );
   }
   const source = validateSource(req.source);
-  const filnamnGiven = req.filnamn === undefined || req.filnamn === '' ? ('path' in source ? path.basename(source.path) : req.filnamn) : req.filnamn;
-  const versionGiven = req.version === undefined || req.version === null || (typeof req.version === 'string' && req.version.trim() === '') ? undefined : req.version;
+  const filnamnGiven =
+    req.filnamn === undefined || req.filnamn === ''
+      ? 'path' in source
+        ? path.basename(source.path)
+        : req.filnamn
+      : req.filnamn;
+  const versionGiven =
+    req.version === undefined || req.version === null || (typeof req.version === 'string' && req.version.trim() === '')
+      ? undefined
+      : req.version;
   const out: UploadRequest = {
     organisationsnummer: validateOrganisationsnummer(req.organisationsnummer),
     undersokning: validatePathValue('undersokning', req.undersokning),

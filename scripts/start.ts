@@ -115,7 +115,10 @@ function writeSamples(dir: string): { accepted: string; rejected: string } {
   const rejected = path.join(dir, 'V40_rejected.xml');
   fs.writeFileSync(accepted, vinnSample());
   // The simulator rejects any file that contains this marker (simulator/uploads.ts).
-  fs.writeFileSync(rejected, vinnSample('\n  <!-- SIMULATE-REJECT: the simulator rejects this file, to show what a rejection looks like. -->'));
+  fs.writeFileSync(
+    rejected,
+    vinnSample('\n  <!-- SIMULATE-REJECT: the simulator rejects this file, to show what a rejection looks like. -->'),
+  );
   return { accepted, rejected };
 }
 
@@ -128,13 +131,22 @@ function writeSamples(dir: string): { accepted: string; rejected: string } {
 function prepareUserDir(userDir: string): string {
   const settings = path.join(userDir, 'settings.js');
   if (!fs.existsSync(settings)) {
-    writeSettings(userDir, { ...BASE_SETTINGS, uiPort: 1880, credentialSecret: crypto.randomBytes(24).toString('hex') }, [
-      'Node-RED settings of the `npm start` demo. Written once by scripts/start.js and then',
-      'kept, so the credentials stay readable; delete the demo folder to start afresh.',
-      'credentialSecret encrypts flows_cred.json; it only ever protects the simulator\'s test passphrase.',
-    ]);
+    writeSettings(
+      userDir,
+      { ...BASE_SETTINGS, uiPort: 1880, credentialSecret: crypto.randomBytes(24).toString('hex') },
+      [
+        'Node-RED settings of the `npm start` demo. Written once by scripts/start.js and then',
+        'kept, so the credentials stay readable; delete the demo folder to start afresh.',
+        "credentialSecret encrypts flows_cred.json; it only ever protects the simulator's test passphrase.",
+      ],
+    );
   }
-  writeManifest(userDir, { name: 'scb-m2m-demo', description: `The npm start demo of ${PACKAGE_NAME}`, private: true, dependencies: { [PACKAGE_NAME]: `file:${REPO}` } });
+  writeManifest(userDir, {
+    name: 'scb-m2m-demo',
+    description: `The npm start demo of ${PACKAGE_NAME}`,
+    private: true,
+    dependencies: { [PACKAGE_NAME]: `file:${REPO}` },
+  });
   // This checkout, even where another copy of the package was installed.
   linkPackage(userDir, 'replace');
   return settings;
@@ -142,7 +154,8 @@ function prepareUserDir(userDir: string): string {
 
 /** `--reset`: the flows, their credentials (and Node-RED's backups of both) and the simulator's state go; the folders of files stay. */
 function resetDemo(paths: DemoPaths): void {
-  for (const name of ['flows.json', 'flows_cred.json', '.flows.json.backup', '.flows_cred.json.backup']) fs.rmSync(path.join(paths.userDir, name), { force: true });
+  for (const name of ['flows.json', 'flows_cred.json', '.flows.json.backup', '.flows_cred.json.backup'])
+    fs.rmSync(path.join(paths.userDir, name), { force: true });
   fs.rmSync(paths.simulator, { recursive: true, force: true });
 }
 
@@ -161,7 +174,11 @@ function followSimulator(flowsFile: string, simulator: Simulator): string[] {
   }
   if (!Array.isArray(flows)) return [];
   const moved = (flows as FlowNode[]).filter(
-    (n) => n.type === 'scb-m2m-config' && n.environment === 'custom' && n.caPath === simulator.caPath && n.baseUrl !== simulator.url,
+    (n) =>
+      n.type === 'scb-m2m-config' &&
+      n.environment === 'custom' &&
+      n.caPath === simulator.caPath &&
+      n.baseUrl !== simulator.url,
   );
   for (const config of moved) config.baseUrl = simulator.url;
   if (moved.length > 0) fs.writeFileSync(flowsFile, `${JSON.stringify(flows, null, 4)}\n`);
@@ -172,10 +189,14 @@ function followSimulator(flowsFile: string, simulator: Simulator): string[] {
 function demoFlow(simulator: Simulator, paths: DemoPaths): FlowNode[] {
   const flow = JSON.parse(fs.readFileSync(EXAMPLE, 'utf8')) as FlowNode[];
   const expect = <T>(found: T | undefined, what: string): T => {
-    if (found === undefined) throw new StartError(`${EXAMPLE} has no ${what}; scripts/start.ts must follow the example's shape.`);
+    if (found === undefined)
+      throw new StartError(`${EXAMPLE} has no ${what}; scripts/start.ts must follow the example's shape.`);
     return found;
   };
-  const config = expect(flow.find((n) => n.type === 'scb-m2m-config'), 'scb-m2m-config node');
+  const config = expect(
+    flow.find((n) => n.type === 'scb-m2m-config'),
+    'scb-m2m-config node',
+  );
   const certificate = simulator.certificates.valid;
   Object.assign(config, {
     name: 'SCB simulator (npm start)',
@@ -189,12 +210,20 @@ function demoFlow(simulator: Simulator, paths: DemoPaths): FlowNode[] {
     // Given inline, the admin API stores it encrypted in flows_cred.json.
     credentials: { passphrase: certificate.passphrase },
   });
-  const tab = expect(flow.find((n) => n.type === 'tab'), 'tab');
+  const tab = expect(
+    flow.find((n) => n.type === 'tab'),
+    'tab',
+  );
   const folders: Record<string, string> = { OUTBOX_DIR: paths.outbox, DONE_DIR: paths.done };
   const env = (tab.env ?? []) as Array<{ name: string; value: string; type: string }>;
-  for (const name of Object.keys(folders)) expect(env.find((e) => e.name === name), `tab variable ${name}`);
+  for (const name of Object.keys(folders))
+    expect(
+      env.find((e) => e.name === name),
+      `tab variable ${name}`,
+    );
   tab.env = env.map((e) => (e.name in folders ? { name: e.name, value: folders[e.name], type: 'str' } : e));
-  for (const history of flow.filter((n) => n.type === 'scb-m2m-history' && n.mode === 'poll')) history.interval = DEMO_POLL_INTERVAL_S;
+  for (const history of flow.filter((n) => n.type === 'scb-m2m-history' && n.mode === 'poll'))
+    history.interval = DEMO_POLL_INTERVAL_S;
   return flow;
 }
 
@@ -205,7 +234,12 @@ const DEMO_TOKEN = crypto.randomBytes(16).toString('hex');
 async function adminRequest(base: string, method: 'GET' | 'POST', route: string, body?: unknown): Promise<Response> {
   return fetch(new URL(route, base), {
     method,
-    headers: { 'content-type': 'application/json', 'node-red-api-version': 'v1', 'node-red-deployment-type': 'full', [DEMO_TOKEN_HEADER]: DEMO_TOKEN },
+    headers: {
+      'content-type': 'application/json',
+      'node-red-api-version': 'v1',
+      'node-red-deployment-type': 'full',
+      [DEMO_TOKEN_HEADER]: DEMO_TOKEN,
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
 }
@@ -225,7 +259,10 @@ async function outboxWatched(RED: EmbeddedNodeRed, outbox: string): Promise<void
   try {
     const deadline = Date.now() + 10_000;
     while (!seen) {
-      if (Date.now() > deadline) throw new StartError(`The demo flow does not see changes in ${outbox} (its watch node reported nothing within 10 s).`);
+      if (Date.now() > deadline)
+        throw new StartError(
+          `The demo flow does not see changes in ${outbox} (its watch node reported nothing within 10 s).`,
+        );
       fs.writeFileSync(probe, 'npm start checks that this folder is watched\n');
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
@@ -280,7 +317,8 @@ function flowsSettled(RED: EmbeddedNodeRed): Promise<void> {
       resolve();
     };
     const notStarted = (event: RuntimeEvent) => {
-      if (event.id === 'runtime-state' && (event.payload?.state === 'stop' || event.payload?.state === 'safe')) started();
+      if (event.id === 'runtime-state' && (event.payload?.state === 'stop' || event.payload?.state === 'safe'))
+        started();
     };
     RED.events.on('flows:started', started);
     RED.events.on('runtime-event', notStarted);
@@ -289,7 +327,8 @@ function flowsSettled(RED: EmbeddedNodeRed): Promise<void> {
 
 function listen(server: http.Server, port: number, variable: string, what: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const refused = (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE' ? portInUse(port, what, variable) : err);
+    const refused = (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' ? portInUse(port, what, variable) : err);
     server.once('error', refused);
     server.listen(port, HOST, () => {
       server.off('error', refused);
@@ -328,7 +367,8 @@ function lockDemoDir(demo: string): void {
   cleanups.push({ what: 'demo folder lock', stop: async () => fs.rmSync(lock, { force: true }) });
 }
 
-const USAGE = 'Usage: npm start [-- --reset]\n  --reset  start afresh: the example flow deployed again, new simulator certificates, no history';
+const USAGE =
+  'Usage: npm start [-- --reset]\n  --reset  start afresh: the example flow deployed again, new simulator certificates, no history';
 
 function parseOptions(): { reset: boolean } {
   try {
@@ -374,7 +414,9 @@ async function main(): Promise<void> {
   try {
     simulator = await startSimulator({ dir: paths.simulator, port: simulatorPort });
   } catch (err) {
-    throw (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? portInUse(simulatorPort, 'SCB simulator', 'SCB_M2M_SIMULATOR_PORT') : err;
+    throw (err as NodeJS.ErrnoException).code === 'EADDRINUSE'
+      ? portInUse(simulatorPort, 'SCB simulator', 'SCB_M2M_SIMULATOR_PORT')
+      : err;
   }
   cleanups.push({ what: 'SCB simulator', stop: () => simulator.stop() });
   const samples = writeSamples(paths.samples);
@@ -386,7 +428,14 @@ async function main(): Promise<void> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const fileSettings = require(settingsPath) as Record<string, unknown>;
   // httpNodeRoot false: the demo serves the editor only, at the root of the port.
-  RED.init(server, { ...fileSettings, userDir: paths.userDir, uiHost: HOST, uiPort: port, httpAdminRoot: '/', httpNodeRoot: false });
+  RED.init(server, {
+    ...fileSettings,
+    userDir: paths.userDir,
+    uiHost: HOST,
+    uiPort: port,
+    httpAdminRoot: '/',
+    httpNodeRoot: false,
+  });
   admin = RED.httpAdmin;
   cleanups.push({ what: 'Node-RED', stop: () => RED.stop() });
   const loaded = flowsSettled(RED);
@@ -399,7 +448,8 @@ async function main(): Promise<void> {
     // The admin API answers once the flow is saved; it is watching the outbox once it has started.
     const started = flowsSettled(RED);
     const deployed = await adminRequest(editor, 'POST', 'flows', demoFlow(simulator, paths));
-    if (!deployed.ok) throw new StartError(`Deploying the demo flow failed: HTTP ${deployed.status} ${await deployed.text()}`);
+    if (!deployed.ok)
+      throw new StartError(`Deploying the demo flow failed: HTTP ${deployed.status} ${await deployed.text()}`);
     await started;
     await outboxWatched(RED, paths.outbox);
   }
@@ -418,7 +468,9 @@ async function main(): Promise<void> {
         `   your flows and credentials in ${paths.userDir}`,
         `   the simulator's certificates and history in ${paths.simulator}`,
         ...(followed.length > 0
-          ? [`   The simulator's last port was taken: ${followed.map((name) => `"${name}"`).join(', ')} now ${followed.length === 1 ? 'points' : 'point'} at ${simulator.url}`]
+          ? [
+              `   The simulator's last port was taken: ${followed.map((name) => `"${name}"`).join(', ')} now ${followed.length === 1 ? 'points' : 'point'} at ${simulator.url}`,
+            ]
           : []),
       ];
   console.log(

@@ -8,7 +8,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 export const REPO = path.join(__dirname, '..');
-export const PACKAGE_NAME = (JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { name: string }).name;
+export const PACKAGE_NAME = (JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { name: string })
+  .name;
 
 /** What every Node-RED of ours runs with: on 127.0.0.1 only, no telemetry, tours or projects, info logging. */
 export const BASE_SETTINGS = {

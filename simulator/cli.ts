@@ -63,7 +63,10 @@ async function main(): Promise<void> {
   };
   try {
     ({ values } = parseArgs({
-      options: { port: { type: 'string' }, dir: { type: 'string' }, 'history-delay': { type: 'string' },
+      options: {
+        port: { type: 'string' },
+        dir: { type: 'string' },
+        'history-delay': { type: 'string' },
         'history-unknown-for': { type: 'string' },
         'history-shape': { type: 'string' },
         'client-cert': { type: 'string' },
@@ -129,7 +132,12 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   const code = (err as NodeJS.ErrnoException).code;
-  const hint = code === 'EADDRINUSE' ? ' (the port is taken: choose another with --port)' : code === 'EACCES' ? ' (no permission: choose a port above 1023)' : '';
+  const hint =
+    code === 'EADDRINUSE'
+      ? ' (the port is taken: choose another with --port)'
+      : code === 'EACCES'
+        ? ' (no permission: choose a port above 1023)'
+        : '';
   console.error(`scb-m2m-simulator: ${err instanceof Error ? err.message : String(err)}${hint}`);
   process.exit(1);
 });

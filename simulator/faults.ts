@@ -27,7 +27,8 @@ function matches(re: RegExp, url: string): boolean {
 }
 
 function checkCount(name: string, count: number): number {
-  if (!Number.isInteger(count) || count < 1) throw new RangeError(`faults.${name}: count must be a whole number of 1 or more, got ${count}`);
+  if (!Number.isInteger(count) || count < 1)
+    throw new RangeError(`faults.${name}: count must be a whole number of 1 or more, got ${count}`);
   return count;
 }
 
@@ -39,7 +40,8 @@ export class FaultQueue implements SimulatorFaults {
 
   failNext(count: number, options: { status?: number; match?: RegExp; body?: string } = {}): void {
     const status = options.status ?? 500;
-    if (!Number.isInteger(status) || status < 100 || status > 599) throw new RangeError(`faults.failNext: status must be an HTTP status 100-599, got ${status}`);
+    if (!Number.isInteger(status) || status < 100 || status > 599)
+      throw new RangeError(`faults.failNext: status must be an HTTP status 100-599, got ${status}`);
     this.arm('failNext', count, { type: 'fail', status, body: options.body }, options.match);
   }
 

@@ -58,7 +58,8 @@ const PROGRESS: Record<ScbStatus, number> = {
 };
 
 /** What the store hands to `persist`, and takes back in `restore` after a restart: a delivery, or a settleHistory() call. */
-export type DeliveryLine = { delivery: Omit<SimulatorDelivery, 'status'>; meddelanden: string[] } | { settledAt: number };
+export type DeliveryLine =
+  { delivery: Omit<SimulatorDelivery, 'status'>; meddelanden: string[] } | { settledAt: number };
 
 export class DeliveryStore {
   private readonly stored = new Map<string, Stored>();
@@ -83,7 +84,14 @@ export class DeliveryStore {
   }
 
   private put(delivery: Omit<SimulatorDelivery, 'status'>, meddelanden: string[]): void {
-    this.stored.set(delivery.deliveryId, { delivery, receivedMs: Date.parse(delivery.receivedAt), meddelanden, settled: false, known: false, ids: [randomUUID(), randomUUID(), randomUUID()] });
+    this.stored.set(delivery.deliveryId, {
+      delivery,
+      receivedMs: Date.parse(delivery.receivedAt),
+      meddelanden,
+      settled: false,
+      known: false,
+      ids: [randomUUID(), randomUUID(), randomUUID()],
+    });
   }
 
   list(): SimulatorDelivery[] {
@@ -108,7 +116,10 @@ export class DeliveryStore {
   private visible(s: Stored, reader: HistoryReader): boolean {
     const survey = s.delivery.undersokning.toUpperCase();
     if (!s.known && Date.now() - s.receivedMs < this.options.unknownForMs) return false;
-    return s.delivery.organisationsnummer === reader.organisationsnummer && reader.undersokningar.some((u) => u.toUpperCase() === survey);
+    return (
+      s.delivery.organisationsnummer === reader.organisationsnummer &&
+      reader.undersokningar.some((u) => u.toUpperCase() === survey)
+    );
   }
 
   private status(s: Stored): ScbStatus {
@@ -131,7 +142,11 @@ const RECEIVED_MESSAGE = 'Filen är mottagen.';
 function camelRecord(s: Stored, status: ScbStatus): HistoryRecord {
   const d = s.delivery;
   const meddelanden =
-    status === 'pending' ? ['Filen är mottagen och kontrolleras.'] : status === 'accepted' ? ['Filen är godkänd.'] : s.meddelanden;
+    status === 'pending'
+      ? ['Filen är mottagen och kontrolleras.']
+      : status === 'accepted'
+        ? ['Filen är godkänd.']
+        : s.meddelanden;
   return {
     id: d.deliveryId,
     organisationsnummer: d.organisationsnummer,

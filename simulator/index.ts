@@ -59,7 +59,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   checkOption('unknownForMs', options.unknownForMs, 0);
   const historyShape = options.historyShape ?? 'camel';
   if (!['camel', 'pascal', 'rapporthuvud'].includes(historyShape)) {
-    throw new RangeError(`startSimulator: historyShape must be 'camel', 'pascal' or 'rapporthuvud', got ${String(historyShape)}`);
+    throw new RangeError(
+      `startSimulator: historyShape must be 'camel', 'pascal' or 'rapporthuvud', got ${String(historyShape)}`,
+    );
   }
   const clientCert = options.clientCert ?? 'handshake';
   if (clientCert !== 'handshake' && clientCert !== 'renegotiate') {
@@ -80,7 +82,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const names = new Set<string>();
   for (const spec of specs) {
     if (!/^[A-Za-z0-9._-]+$/.test(spec.name) || names.has(spec.name)) {
-      throw new RangeError(`startSimulator: client name "${spec.name}" must be unique and use only letters, digits, ".", "_" and "-" (it names the .pfx file)`);
+      throw new RangeError(
+        `startSimulator: client name "${spec.name}" must be unique and use only letters, digits, ".", "_" and "-" (it names the .pfx file)`,
+      );
     }
     names.add(spec.name);
   }
@@ -169,7 +173,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       requestCert: clientCert === 'handshake',
       rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
-      ...(clientCert === 'renegotiate' && { maxVersion: 'TLSv1.2' as const, secureOptions: cryptoConstants.SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION }),
+      ...(clientCert === 'renegotiate' && {
+        maxVersion: 'TLSv1.2' as const,
+        secureOptions: cryptoConstants.SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION,
+      }),
       requestTimeout: REQUEST_TIMEOUT_MS,
     },
     requestHandler(state),

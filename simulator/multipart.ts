@@ -43,7 +43,10 @@ export class FilePartReader extends Transform {
   // The body starts with `--boundary`, not `\r\n--boundary`: a virtual CRLF makes them alike.
   private pending: Buffer = Buffer.from('\r\n');
 
-  constructor(boundary: string, private readonly field: string) {
+  constructor(
+    boundary: string,
+    private readonly field: string,
+  ) {
     super();
     this.delimiter = Buffer.from(`\r\n--${boundary}`);
   }
@@ -59,9 +62,14 @@ export class FilePartReader extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    if (this.state !== 'done') return callback(new MultipartError('the multipart body ends before its closing boundary'));
+    if (this.state !== 'done')
+      return callback(new MultipartError('the multipart body ends before its closing boundary'));
     if (this.fileParts !== 1) {
-      return callback(new MultipartError(`the multipart body must have exactly one part named "${this.field}", it has ${this.fileParts}`));
+      return callback(
+        new MultipartError(
+          `the multipart body must have exactly one part named "${this.field}", it has ${this.fileParts}`,
+        ),
+      );
     }
     callback();
   }
@@ -97,14 +105,16 @@ export class FilePartReader extends Transform {
           if (data.length > 256) throw new MultipartError('a multipart boundary line is not followed by CRLF');
           return;
         }
-        if (!/^[ \t]*$/.test(data.subarray(0, eol).toString('latin1'))) throw new MultipartError('a multipart boundary line has extra characters');
+        if (!/^[ \t]*$/.test(data.subarray(0, eol).toString('latin1')))
+          throw new MultipartError('a multipart boundary line has extra characters');
         this.pending = data.subarray(eol + 2);
         this.state = 'headers';
       } else {
         // An empty header block is just the CRLF that ends it.
         const end = data.subarray(0, 2).toString('latin1') === '\r\n' ? -2 : data.indexOf('\r\n\r\n');
         if (end === -1) {
-          if (data.length > MAX_HEADER_BYTES) throw new MultipartError(`a multipart part header is longer than ${MAX_HEADER_BYTES} bytes`);
+          if (data.length > MAX_HEADER_BYTES)
+            throw new MultipartError(`a multipart part header is longer than ${MAX_HEADER_BYTES} bytes`);
           return;
         }
         const headers = end < 0 ? '' : data.subarray(0, end).toString('utf8');

@@ -102,6 +102,10 @@ export function makePfx(options: PfxOptions): Buffer {
   const hmac = forge.hmac.create();
   hmac.start('sha1', forge.pkcs12.generateKey(options.passphrase, forge.util.createBuffer(macSalt), 3, ITERATIONS, 20));
   hmac.update(der(authSafe));
-  const macData = seq([seq([seq([oid(pki.oids.sha1), nullValue()]), octets(hmac.digest().getBytes())]), octets(macSalt), int(ITERATIONS)]);
+  const macData = seq([
+    seq([seq([oid(pki.oids.sha1), nullValue()]), octets(hmac.digest().getBytes())]),
+    octets(macSalt),
+    int(ITERATIONS),
+  ]);
   return Buffer.from(der(seq([int(3), dataContentInfo(authSafe), macData])), 'binary');
 }

@@ -24,7 +24,12 @@ export const DEFAULT_CLIENTS: SimulatorClientSpec[] = [
   { name: 'valid', organisationsnummer: '9990000045', undersokningar: ['VINN', 'KRITA'] },
   { name: 'other-org', organisationsnummer: '5560160680', undersokningar: ['VINN'] },
   { name: 'expired', organisationsnummer: '9990000045', undersokningar: ['VINN', 'KRITA'], kind: 'expired' },
-  { name: 'not-yet-valid', organisationsnummer: '9990000045', undersokningar: ['VINN', 'KRITA'], kind: 'not-yet-valid' },
+  {
+    name: 'not-yet-valid',
+    organisationsnummer: '9990000045',
+    undersokningar: ['VINN', 'KRITA'],
+    kind: 'not-yet-valid',
+  },
   { name: 'revoked', organisationsnummer: '9990000045', undersokningar: ['VINN', 'KRITA'], kind: 'revoked' },
   { name: 'legacy', organisationsnummer: '9990000045', undersokningar: ['VINN', 'KRITA'], kind: 'legacy' },
   { name: 'untrusted', organisationsnummer: '9990000045', undersokningar: ['VINN', 'KRITA'], kind: 'untrusted' },
@@ -102,7 +107,10 @@ export function issueCertificate(o: IssueOptions): Issued {
   }
   if (o.usage === 'server') {
     const names = o.serverNames ?? ['127.0.0.1', 'localhost'];
-    extensions.push({ name: 'subjectAltName', altNames: names.map((n) => (/^[\d.]+$/.test(n) ? { type: 7, ip: n } : { type: 2, value: n })) });
+    extensions.push({
+      name: 'subjectAltName',
+      altNames: names.map((n) => (/^[\d.]+$/.test(n) ? { type: 7, ip: n } : { type: 2, value: n })),
+    });
   }
   // forge computes the identifier from cert.publicKey, which for an EC key is the stand-in.
   if (rsa) extensions.push({ name: 'subjectKeyIdentifier' });
@@ -114,7 +122,11 @@ export function issueCertificate(o: IssueOptions): Issued {
   (cert as unknown as { tbsCertificate: forge.asn1.Asn1 }).tbsCertificate = tbs;
   cert.signature = rsaSign(der(tbs), (o.issuer ?? o).keyPem);
   // forge ends PEM lines with CRLF; Node and OpenSSL write LF.
-  return { certPem: pki.certificateToPem(cert).replace(/\r\n/g, '\n'), keyPem: o.keyPem, serialNumber: cert.serialNumber };
+  return {
+    certPem: pki.certificateToPem(cert).replace(/\r\n/g, '\n'),
+    keyPem: o.keyPem,
+    serialNumber: cert.serialNumber,
+  };
 }
 
 /** forge's getTBSCertificate is public but missing from its type definitions. */
@@ -151,7 +163,11 @@ function makeCrl(ca: Issued, serials: string[]): string {
     ...(revoked.length > 0 ? [seq(revoked)] : []),
   ]);
   const signature = rsaSign(der(tbs), ca.keyPem);
-  const crl = seq([tbs, sha256WithRsa(), asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BITSTRING, false, `\u0000${signature}`)]);
+  const crl = seq([
+    tbs,
+    sha256WithRsa(),
+    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BITSTRING, false, `\u0000${signature}`),
+  ]);
   return forge.pem.encode({ type: 'X509 CRL', body: der(crl) });
 }
 
@@ -186,7 +202,9 @@ function clientSubject(spec: SimulatorClientSpec): forge.pki.CertificateField[] 
 export async function generatePki(specs: SimulatorClientSpec[]): Promise<GeneratedPki> {
   const needsUntrusted = specs.some((s) => s.kind === 'untrusted');
   // Key generation dominates; run it all at once on libuv's thread pool.
-  const keys = await Promise.all(Array.from({ length: specs.length + 2 + (needsUntrusted ? 1 : 0) }, (_, i) => pooledKeyPem(i)));
+  const keys = await Promise.all(
+    Array.from({ length: specs.length + 2 + (needsUntrusted ? 1 : 0) }, (_, i) => pooledKeyPem(i)),
+  );
   const ca = issueCertificate({
     subject: [
       { name: 'countryName', value: 'SE' },
@@ -196,9 +214,18 @@ export async function generatePki(specs: SimulatorClientSpec[]): Promise<Generat
     keyPem: keys[0],
     usage: 'ca',
   });
-  const server = issueCertificate({ subject: [{ name: 'commonName', value: 'localhost' }], keyPem: keys[1], issuer: ca, usage: 'server' });
+  const server = issueCertificate({
+    subject: [{ name: 'commonName', value: 'localhost' }],
+    keyPem: keys[1],
+    issuer: ca,
+    usage: 'server',
+  });
   const untrustedCa = needsUntrusted
-    ? issueCertificate({ subject: [{ name: 'commonName', value: 'Untrusted CA (not the simulator)' }], keyPem: keys[2], usage: 'ca' })
+    ? issueCertificate({
+        subject: [{ name: 'commonName', value: 'Untrusted CA (not the simulator)' }],
+        keyPem: keys[2],
+        usage: 'ca',
+      })
     : undefined;
   const clientKeys = keys.slice(needsUntrusted ? 3 : 2);
   const now = Date.now();
@@ -212,8 +239,19 @@ export async function generatePki(specs: SimulatorClientSpec[]): Promise<Generat
         : kind === 'not-yet-valid'
           ? { notBefore: new Date(now + NOT_YET_VALID_IN_DAYS * DAY_MS), notAfter: new Date(now + 400 * DAY_MS) }
           : {};
-    const issued = issueCertificate({ subject: clientSubject(spec), keyPem: clientKeys[i], issuer, usage: 'client', ...validity });
-    const pfx = makePfx({ keyPem: issued.keyPem, certs: [issued.certPem, issuer.certPem], passphrase, format: kind === 'legacy' ? 'legacy-rc2-40' : 'modern' });
+    const issued = issueCertificate({
+      subject: clientSubject(spec),
+      keyPem: clientKeys[i],
+      issuer,
+      usage: 'client',
+      ...validity,
+    });
+    const pfx = makePfx({
+      keyPem: issued.keyPem,
+      certs: [issued.certPem, issuer.certPem],
+      passphrase,
+      format: kind === 'legacy' ? 'legacy-rc2-40' : 'modern',
+    });
     return { spec: { ...spec, kind, passphrase }, pfx, serialNumber: issued.serialNumber };
   });
   const revoked = clients.filter((c) => c.spec.kind === 'revoked').map((c) => c.serialNumber);

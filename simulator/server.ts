@@ -39,7 +39,11 @@ export const F5_LOGON_PAGE =
   '<p>Your session could not be established.</p><a href="/">Click here to start a new session.</a></body></html>\n';
 
 /** F5: a request without a session goes to the access policy, with a pending session's cookies that open nothing. */
-const accessPolicy = (): Answer => ({ status: 302, headers: { location: SESSION_POLICY_PATH, 'set-cookie': sessionCookies(newSessionId()) }, body: '' });
+const accessPolicy = (): Answer => ({
+  status: 302,
+  headers: { location: SESSION_POLICY_PATH, 'set-cookie': sessionCookies(newSessionId()) },
+  body: '',
+});
 
 export interface ServerState {
   /** Client certificates by normalised serial. */
@@ -81,13 +85,22 @@ class BodyTooLarge extends Error {
 }
 
 const text = (status: number, body: string): Answer => ({ status, type: 'text/plain; charset=utf-8', body });
-const json = (status: number, value: unknown, type = 'application/json; charset=utf-8'): Answer => ({ status, type, body: JSON.stringify(value) });
+const json = (status: number, value: unknown, type = 'application/json; charset=utf-8'): Answer => ({
+  status,
+  type,
+  body: JSON.stringify(value),
+});
 
 /** 400 in the shape of an ASP.NET ProblemDetails, naming the field and the rule. */
 function problem(field: string, message: string): Answer {
   return json(
     400,
-    { type: 'https://tools.ietf.org/html/rfc9110#section-15.5.1', title: 'One or more validation errors occurred.', status: 400, errors: { [field]: [message] } },
+    {
+      type: 'https://tools.ietf.org/html/rfc9110#section-15.5.1',
+      title: 'One or more validation errors occurred.',
+      status: 400,
+      errors: { [field]: [message] },
+    },
     'application/problem+json; charset=utf-8',
   );
 }
@@ -102,7 +115,9 @@ function faultAnswer(fault: Fault): Answer | undefined {
       } catch {
         isJson = false;
       }
-      return isJson ? { status: fault.status, type: 'application/json; charset=utf-8', body } : text(fault.status, body);
+      return isJson
+        ? { status: fault.status, type: 'application/json; charset=utf-8', body }
+        : text(fault.status, body);
     }
     case 'html':
       return { status: 200, type: 'text/html; charset=utf-8', body: F5_LOGON_PAGE };
@@ -121,8 +136,10 @@ function checkCertificate(state: ServerState, socket: TLSSocket): CertificateChe
   if (!peer || !peer.raw) return { refused: 'no client certificate was presented; configure the .pfx SCB issued' };
   if (!socket.authorized) {
     const code = String(socket.authorizationError);
-    if (code === 'CERT_HAS_EXPIRED') return { refused: `the client certificate expired on ${peer.valid_to}; ask SCB for a new one` };
-    if (code === 'CERT_NOT_YET_VALID') return { refused: `the client certificate is not valid before ${peer.valid_from}` };
+    if (code === 'CERT_HAS_EXPIRED')
+      return { refused: `the client certificate expired on ${peer.valid_to}; ask SCB for a new one` };
+    if (code === 'CERT_NOT_YET_VALID')
+      return { refused: `the client certificate is not valid before ${peer.valid_from}` };
     return { refused: `the client certificate is not issued by a CA this server trusts (${code})` };
   }
   const serial = normaliseSerial(peer.serialNumber);
@@ -183,7 +200,9 @@ function decodeParts(parts: string[]): string[] | undefined {
 }
 
 function fieldOf(err: unknown): { field: string; message: string } | undefined {
-  return err instanceof ValidationError ? { field: err.field ?? 'path', message: `${err.message} ${err.hint ?? ''}`.trim() } : undefined;
+  return err instanceof ValidationError
+    ? { field: err.field ?? 'path', message: `${err.message} ${err.hint ?? ''}`.trim() }
+    : undefined;
 }
 
 /** The same path parts the client builds its URLs from. */
@@ -193,7 +212,10 @@ type UploadTarget = UploadPathParts;
 function validateTarget(raw: UploadTarget): UploadTarget | Answer {
   try {
     if (!/^\d{10}$/.test(raw.organisationsnummer)) {
-      return problem('organisationsnummer', `organisationsnummer "${raw.organisationsnummer}" must be 10 digits without a dash, e.g. 9990000045.`);
+      return problem(
+        'organisationsnummer',
+        `organisationsnummer "${raw.organisationsnummer}" must be 10 digits without a dash, e.g. 9990000045.`,
+      );
     }
     return {
       organisationsnummer: validateOrganisationsnummer(raw.organisationsnummer),
@@ -213,9 +235,15 @@ function validateTarget(raw: UploadTarget): UploadTarget | Answer {
 /** 401 unless the certificate may deliver this organisationsnummer, undersokning and filformat. */
 function authorise(client: SimulatorCertificate, t: UploadTarget): Answer | undefined {
   const refusals: string[] = [];
-  if (client.organisationsnummer !== t.organisationsnummer) refusals.push(`organisationsnummer ${t.organisationsnummer}`);
-  if (!client.undersokningar.some((u) => u.toUpperCase() === t.undersokning.toUpperCase())) refusals.push(`undersokning ${t.undersokning}`);
-  if (client.filformat && client.filformat.length > 0 && !client.filformat.some((f) => f.toUpperCase() === t.filformat.toUpperCase())) {
+  if (client.organisationsnummer !== t.organisationsnummer)
+    refusals.push(`organisationsnummer ${t.organisationsnummer}`);
+  if (!client.undersokningar.some((u) => u.toUpperCase() === t.undersokning.toUpperCase()))
+    refusals.push(`undersokning ${t.undersokning}`);
+  if (
+    client.filformat &&
+    client.filformat.length > 0 &&
+    !client.filformat.some((f) => f.toUpperCase() === t.filformat.toUpperCase())
+  ) {
     refusals.push(`filformat ${t.filformat}`);
   }
   if (refusals.length === 0) return undefined;
@@ -231,7 +259,15 @@ function safeFileName(name: string): string {
 }
 
 /** Records a finished file as a delivery and answers the receipt. */
-function deliver(call: Call, apiVersion: ApiVersion, t: UploadTarget, filnamn: string, file: AssembledFile, deliveryId: string, receivedAt: string): void {
+function deliver(
+  call: Call,
+  apiVersion: ApiVersion,
+  t: UploadTarget,
+  filnamn: string,
+  file: AssembledFile,
+  deliveryId: string,
+  receivedAt: string,
+): void {
   call.state.stats.uploads++;
   call.state.deliveries.add(
     {
@@ -265,7 +301,10 @@ function partPath(state: ServerState): string | undefined {
 function fileReader(call: Call, apiVersion: ApiVersion, limit: number): FilePartReader | Answer {
   const boundary = multipartBoundary(call.req.headers['content-type']);
   if (!boundary) {
-    return text(415, `Unsupported Media Type: send multipart/form-data with a boundary and one part named "${FILE_FIELD[apiVersion]}".`);
+    return text(
+      415,
+      `Unsupported Media Type: send multipart/form-data with a boundary and one part named "${FILE_FIELD[apiVersion]}".`,
+    );
   }
   const declared = Number(call.req.headers['content-length']);
   // Refused before reading: the connection closes, since the body stays unread.
@@ -280,17 +319,19 @@ async function v2Upload(call: Call, session: Session, rest: string[]): Promise<A
   const parts = decodeParts(rest);
   if (!parts || parts.length < 7 || parts.length > 8) {
     await drain(call);
-    return text(404, 'Not Found: POST file/{segment}/{organisationsnummer}/{undersokning}/{referensperiod}/{filformat}/{filnamn}/{version?}');
+    return text(
+      404,
+      'Not Found: POST file/{segment}/{organisationsnummer}/{undersokning}/{referensperiod}/{filformat}/{filnamn}/{version?}',
+    );
   }
   const [, segmentText, organisationsnummer, undersokning, referensperiod, filformat, filnamn, version] = parts;
   const segment = Number(segmentText);
   const target = validateTarget({ organisationsnummer, undersokning, referensperiod, filformat, filnamn, version });
-  const refusal =
-    !/^(-1|0|[1-9]\d{0,5})$/.test(segmentText)
-      ? problem('segment', `segment "${segmentText}" must be 0, 1, 2, ... or ${CLOSING_SEGMENT} (the closing POST).`)
-      : isAnswer(target)
-        ? target
-        : authorise(call.client, target);
+  const refusal = !/^(-1|0|[1-9]\d{0,5})$/.test(segmentText)
+    ? problem('segment', `segment "${segmentText}" must be 0, 1, 2, ... or ${CLOSING_SEGMENT} (the closing POST).`)
+    : isAnswer(target)
+      ? target
+      : authorise(call.client, target);
   if (refusal) {
     if (refusal.status === 401) call.state.stats.refused++;
     await drain(call, call.state.maxSegmentBytes);
@@ -299,7 +340,9 @@ async function v2Upload(call: Call, session: Session, rest: string[]): Promise<A
   const t = target as UploadTarget & { referensperiod: string; filnamn: string };
   const reader = fileReader(call, 'v2', call.state.maxSegmentBytes);
   if (isAnswer(reader)) return reader;
-  const key = [t.organisationsnummer, t.undersokning, t.referensperiod, t.filformat, t.filnamn, t.version ?? ''].join('\u0000');
+  const key = [t.organisationsnummer, t.undersokning, t.referensperiod, t.filformat, t.filnamn, t.version ?? ''].join(
+    '\u0000',
+  );
   const uploads = call.state.uploadsOf(session);
   let file = uploads.get(key);
   if (segment === CLOSING_SEGMENT) {
@@ -308,11 +351,23 @@ async function v2Upload(call: Call, session: Session, rest: string[]): Promise<A
       let bytes = 0;
       const counter = new Writable({ write: (chunk: Buffer, _e, cb) => ((bytes += chunk.length), cb()) });
       await pipeline(call.req, bodyCounter(call.req, call.state.maxSegmentBytes, call.resetAfter), reader, counter);
-      if (bytes > 0) return problem('File', `the closing segment (${CLOSING_SEGMENT}) must carry an empty File part, it carried ${bytes} bytes.`);
+      if (bytes > 0)
+        return problem(
+          'File',
+          `the closing segment (${CLOSING_SEGMENT}) must carry an empty File part, it carried ${bytes} bytes.`,
+        );
       if (uploads.get(key) === closing) uploads.delete(key);
       const deliveryId = randomUUID();
       const timeStamp = localIso();
-      deliver(call, 'v2', t, t.filnamn, await closing.assemble(finalPath(call.state, deliveryId, t.filnamn)), deliveryId, timeStamp);
+      deliver(
+        call,
+        'v2',
+        t,
+        t.filnamn,
+        await closing.assemble(finalPath(call.state, deliveryId, t.filnamn)),
+        deliveryId,
+        timeStamp,
+      );
       return json(200, { deliveryId, timeStamp });
     });
   }
@@ -332,7 +387,10 @@ async function v2Upload(call: Call, session: Session, rest: string[]): Promise<A
       await drain(call, call.state.maxSegmentBytes);
       return json(SEGMENT_OUT_OF_ORDER_STATUS, { error: SEGMENT_OUT_OF_ORDER_ERROR, expectedSegment: n });
     }
-    await pending.receive(segment, call.req, [bodyCounter(call.req, call.state.maxSegmentBytes, call.resetAfter), reader]);
+    await pending.receive(segment, call.req, [
+      bodyCounter(call.req, call.state.maxSegmentBytes, call.resetAfter),
+      reader,
+    ]);
     return { status: 200, body: '' };
   });
 }
@@ -364,7 +422,15 @@ async function v1Upload(call: Call, rest: string[]): Promise<Answer> {
   }
   const deliveryId = randomUUID();
   const filnamn = reader.filename || `${t.filformat}.xml`;
-  deliver(call, 'v1', t, filnamn, await file.assemble(finalPath(call.state, deliveryId, filnamn)), deliveryId, localIso());
+  deliver(
+    call,
+    'v1',
+    t,
+    filnamn,
+    await file.assemble(finalPath(call.state, deliveryId, filnamn)),
+    deliveryId,
+    localIso(),
+  );
   return text(200, deliveryId);
 }
 
@@ -375,7 +441,12 @@ async function history(call: Call, rest: string[]): Promise<Answer> {
   if (rest.length === 1) return json(200, call.state.deliveries.records(reader));
   const id = decodeParts(rest.slice(1, 2))?.[0] ?? '';
   const record = rest.length === 2 ? call.state.deliveries.record(id, reader) : undefined;
-  return record ? json(200, record) : json(404, { error: 'NotFound', message: `No delivery ${id} for organisationsnummer ${reader.organisationsnummer}.` });
+  return record
+    ? json(200, record)
+    : json(404, {
+        error: 'NotFound',
+        message: `No delivery ${id} for organisationsnummer ${reader.organisationsnummer}.`,
+      });
 }
 
 function heartbeat(call: Call, session: Session | undefined): Answer {
@@ -416,12 +487,15 @@ async function api(call: Call, pathname: string): Promise<Answer> {
   if (version === 'v1' && req.method === 'POST') return v1Upload(call, rest);
   if (rest[0] === 'file' && req.method === 'POST') return v2Upload(call, session, rest);
   await drain(call);
-  return rest[0] === 'file' || version === 'v1' ? text(405, 'Method Not Allowed: uploads are POST') : text(404, 'Not Found');
+  return rest[0] === 'file' || version === 'v1'
+    ? text(405, 'Method Not Allowed: uploads are POST')
+    : text(404, 'Not Found');
 }
 
 /** The F5 pages outside the API: never an API answer. */
 function f5Page(pathname: string): Answer {
-  if (pathname === SESSION_POLICY_PATH) return { status: 302, headers: { location: '/my.logout.php3?errorcode=19' }, body: '' };
+  if (pathname === SESSION_POLICY_PATH)
+    return { status: 302, headers: { location: '/my.logout.php3?errorcode=19' }, body: '' };
   if (pathname === '/my.logout.php3') return { status: 200, type: 'text/html; charset=utf-8', body: F5_LOGON_PAGE };
   return text(404, 'Not Found');
 }
@@ -460,7 +534,10 @@ function askForCertificate(state: ServerState, socket: TLSSocket): Promise<boole
  * without a session, a GET (the heartbeat's access policy) renegotiates for the certificate,
  * anything else is sent to the access policy first.
  */
-async function certificateOnDemand(state: ServerState, req: IncomingMessage): Promise<CertificateCheck | Answer | undefined> {
+async function certificateOnDemand(
+  state: ServerState,
+  req: IncomingMessage,
+): Promise<CertificateCheck | Answer | undefined> {
   const socket = req.socket as TLSSocket;
   const holder = state.sessions.holder(req.headers.cookie);
   const client = holder ? state.clients.get(holder) : undefined;
@@ -488,7 +565,13 @@ async function route(state: ServerState, req: IncomingMessage): Promise<Answer |
     return text(401, `Unauthorized: ${check.refused}.`);
   }
   const fault = state.faults.take(req.url ?? '/');
-  const call: Call = { state, req, client: check.client, serial: check.serial, resetAfter: fault?.type === 'reset' ? fault.afterBytes : undefined };
+  const call: Call = {
+    state,
+    req,
+    client: check.client,
+    serial: check.serial,
+    resetAfter: fault?.type === 'reset' ? fault.afterBytes : undefined,
+  };
   const faulty = fault && faultAnswer(fault);
   let answer: Answer;
   if (faulty) {
@@ -528,7 +611,11 @@ export function requestHandler(state: ServerState): (req: IncomingMessage, res: 
       const log = state.log;
       res.on('close', () => {
         const peer = (req.socket as TLSSocket).getPeerCertificate?.();
-        const who = senders.get(req) ?? (peer?.serialNumber ? (state.clients.get(normaliseSerial(peer.serialNumber))?.name ?? 'unknown-cert') : 'no-cert');
+        const who =
+          senders.get(req) ??
+          (peer?.serialNumber
+            ? (state.clients.get(normaliseSerial(peer.serialNumber))?.name ?? 'unknown-cert')
+            : 'no-cert');
         const outcome = res.writableFinished ? String(res.statusCode) : 'connection dropped';
         log(`${localIso()} ${who} ${req.method} ${req.url} -> ${outcome} (${Date.now() - started} ms)`);
       });
@@ -542,8 +629,10 @@ export function requestHandler(state: ServerState): (req: IncomingMessage, res: 
           req.socket.destroy();
           return;
         }
-        if (err instanceof BodyTooLarge) return write(res, { ...text(413, `Payload Too Large: ${err.message}.`), close: true });
-        if (err instanceof MultipartError) return write(res, { ...text(400, `Bad Request: ${err.message}.`), close: true });
+        if (err instanceof BodyTooLarge)
+          return write(res, { ...text(413, `Payload Too Large: ${err.message}.`), close: true });
+        if (err instanceof MultipartError)
+          return write(res, { ...text(400, `Bad Request: ${err.message}.`), close: true });
         state.log?.(`${localIso()} internal error: ${err instanceof Error ? err.message : String(err)}`);
         write(res, { ...text(500, 'Internal Server Error'), close: true });
       },

@@ -60,7 +60,11 @@ export class SimulatorState {
     this.stored = {
       ...this.stored,
       specs,
-      pki: { ...made, clients: made.clients.map((c) => ({ ...c, pfx: c.pfx.toString('base64') })), revokedSerials: [...made.revokedSerials] },
+      pki: {
+        ...made,
+        clients: made.clients.map((c) => ({ ...c, pfx: c.pfx.toString('base64') })),
+        revokedSerials: [...made.revokedSerials],
+      },
     };
     return made;
   }

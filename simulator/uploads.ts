@@ -76,7 +76,8 @@ export class PendingFile {
   async receive(index: number, source: Readable, extra: Transform[] = []): Promise<void> {
     const restart = index === 0;
     const replace = !restart && index === this.segments.length - 1;
-    if (!restart && !replace && index !== this.segments.length) throw new Error(`segment ${index} does not follow ${this.segments.length}`);
+    if (!restart && !replace && index !== this.segments.length)
+      throw new Error(`segment ${index} does not follow ${this.segments.length}`);
     const start = restart ? 0 : replace ? this.segments[index].start : this.size();
     const base = restart ? createHash('sha256') : (replace ? this.hashBeforeLast : this.hash).copy();
     const received = await this.write(source, extra, start, base);
@@ -105,7 +106,13 @@ export class PendingFile {
       }
       path = finalPath;
     }
-    return { size, sha256: this.hash.digest('hex'), segments: this.segments.length, path, meddelanden: contentMessages(head) };
+    return {
+      size,
+      sha256: this.hash.digest('hex'),
+      segments: this.segments.length,
+      path,
+      meddelanden: contentMessages(head),
+    };
   }
 
   /** Removes the part file of a file that will not be finished. */

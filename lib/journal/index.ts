@@ -9,7 +9,15 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Journal, type JournalOptions } from './journal';
 
-export { Journal, journalEvents, isJournalId, sha256Of, DEFAULT_RETENTION_DAYS, type JournalOptions, type NewDelivery } from './journal';
+export {
+  Journal,
+  journalEvents,
+  isJournalId,
+  sha256Of,
+  DEFAULT_RETENTION_DAYS,
+  type JournalOptions,
+  type NewDelivery,
+} from './journal';
 export * from './types';
 
 const open = new Map<string, Promise<Journal>>();
@@ -30,7 +38,9 @@ export function openJournal(dir: string, configId: string, options: JournalOptio
 /** The journals in `dir` this process has opened (for a search across config nodes). */
 export async function openJournals(dir: string): Promise<Journal[]> {
   const prefix = `${path.resolve(dir)}\0`;
-  const settled = await Promise.allSettled([...open].filter(([key]) => key.startsWith(prefix)).map(([, journal]) => journal));
+  const settled = await Promise.allSettled(
+    [...open].filter(([key]) => key.startsWith(prefix)).map(([, journal]) => journal),
+  );
   return settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
 }
 

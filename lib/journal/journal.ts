@@ -8,7 +8,18 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { closeSync, fdatasync as fdatasyncCallback, fsyncSync, mkdirSync, openSync, promises as fs, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fdatasync as fdatasyncCallback,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  promises as fs,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { promisify } from 'node:util';
 import * as path from 'node:path';
 import {
@@ -140,7 +151,11 @@ export class Journal {
         this.log('warn', `Delivery journal ${this.file}: line ${n + 1} is not a whole record and was skipped.`);
       }
     }
-    if (torn.trim() !== '') this.log('warn', `Delivery journal ${this.file}: the last line was cut short (a crash while writing) and was skipped.`);
+    if (torn.trim() !== '')
+      this.log(
+        'warn',
+        `Delivery journal ${this.file}: the last line was cut short (a crash while writing) and was skipped.`,
+      );
     // Rewrite at once after a torn line (so the next line starts clean) or when old records are due to go.
     if (skipped > 0 || this.expired().length > 0 || this.lines - this.records.size > COMPACT_SLACK) this.compact();
   }
@@ -163,7 +178,9 @@ export class Journal {
     const states = query.state === undefined ? undefined : ([] as DeliveryState[]).concat(query.state);
     const since = query.since?.getTime();
     const out = [...this.records.values()]
-      .filter((r) => (states ? states.includes(r.state) : true) && (since === undefined || Date.parse(r.updatedAt) >= since))
+      .filter(
+        (r) => (states ? states.includes(r.state) : true) && (since === undefined || Date.parse(r.updatedAt) >= since),
+      )
       .sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
     return query.limit !== undefined ? out.slice(0, query.limit) : out;
   }
@@ -173,9 +190,18 @@ export class Journal {
    * may be) at SCB: in flight, sent, pending, accepted or uncertain.
    */
   findDuplicate(server: string, target: DeliveryTarget, sha256: string, except?: string): DeliveryRecord | undefined {
-    return this.list().find(
-      (r) => r.id !== except && r.sha256 === sha256 && r.server === server && AT_SCB.includes(r.state) && sameTarget(r.target, target),
-    );
+    // One pass, no sort (this runs before every upload): the newest match.
+    let found: DeliveryRecord | undefined;
+    for (const r of this.records.values()) {
+      const match =
+        r.id !== except &&
+        r.sha256 === sha256 &&
+        r.server === server &&
+        AT_SCB.includes(r.state) &&
+        sameTarget(r.target, target);
+      if (match && (!found || r.createdAt > found.createdAt)) found = r;
+    }
+    return found;
   }
 
   async create(init: NewDelivery): Promise<DeliveryRecord> {
@@ -205,7 +231,8 @@ export class Journal {
     const { note, ...fields } = update;
     const now = new Date().toISOString();
     const record: DeliveryRecord = { ...current, ...fields, updatedAt: now, changes: current.changes };
-    for (const key of Object.keys(fields) as Array<keyof typeof fields>) if (fields[key] === undefined) delete record[key];
+    for (const key of Object.keys(fields) as Array<keyof typeof fields>)
+      if (fields[key] === undefined) delete record[key];
     const stateChanged = update.state !== undefined && update.state !== current.state;
     if (stateChanged || note) {
       record.changes = [
@@ -213,7 +240,8 @@ export class Journal {
         {
           state: record.state,
           at: now,
-          ...(record.segments !== undefined && record.state === 'sending' && { segment: record.segment, segments: record.segments }),
+          ...(record.segments !== undefined &&
+            record.state === 'sending' && { segment: record.segment, segments: record.segments }),
           ...(update.uploadId && { uploadId: update.uploadId }),
           ...(update.error && { error: update.error }),
           ...(note && { note }),

@@ -41,7 +41,15 @@ export const DELIVERY_STATES: readonly DeliveryState[] = [
 export const IN_FLIGHT: readonly DeliveryState[] = ['queued', 'sending', 'closing'];
 
 /** Where the file is (or may be) at SCB: another upload of the same content to the same target would double it. */
-export const AT_SCB: readonly DeliveryState[] = ['queued', 'sending', 'closing', 'sent', 'pending', 'accepted', 'uncertain'];
+export const AT_SCB: readonly DeliveryState[] = [
+  'queued',
+  'sending',
+  'closing',
+  'sent',
+  'pending',
+  'accepted',
+  'uncertain',
+];
 
 /** Where a file goes: the URL's parts and the name SCB sees. */
 export type DeliveryTarget = Required<Pick<UploadPathParts, 'organisationsnummer' | 'undersokning' | 'filformat'>> &
@@ -49,8 +57,7 @@ export type DeliveryTarget = Required<Pick<UploadPathParts, 'organisationsnummer
 
 /** A file on disk (checked unchanged before a resume) or bytes kept in the journal's spool while in flight. */
 export type DeliverySource =
-  | { kind: 'path'; path: string; size: number; mtimeMs: number }
-  | { kind: 'memory'; encoding: 'buffer' | 'utf8' };
+  { kind: 'path'; path: string; size: number; mtimeMs: number } | { kind: 'memory'; encoding: 'buffer' | 'utf8' };
 
 /** The flow node that sent it (or polls it). */
 export interface DeliveryNodeRef {
@@ -139,7 +146,9 @@ export interface DeliveryRecord {
 }
 
 /** What a change sets: the state (recorded in `changes`) and the fields that come with it. */
-export type DeliveryUpdate = Partial<Omit<DeliveryRecord, 'id' | 'configId' | 'createdAt' | 'updatedAt' | 'changes'>> & {
+export type DeliveryUpdate = Partial<
+  Omit<DeliveryRecord, 'id' | 'configId' | 'createdAt' | 'updatedAt' | 'changes'>
+> & {
   note?: string;
 };
 

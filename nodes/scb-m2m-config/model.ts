@@ -4,10 +4,27 @@
  * path for both, so the dialog shows exactly what a deploy will do).
  */
 import { promises as fs } from 'node:fs';
-import { M2MClient, DEFAULT_MAX_CONCURRENT_UPLOADS, DEFAULT_RETRY, DEFAULT_TIMEOUTS, readCertificate, assertCertificateCurrent, daysLeft, CertificateError, ValidationError, isM2MError } from '../../lib';
+import {
+  M2MClient,
+  DEFAULT_MAX_CONCURRENT_UPLOADS,
+  DEFAULT_RETRY,
+  DEFAULT_TIMEOUTS,
+  readCertificate,
+  assertCertificateCurrent,
+  daysLeft,
+  CertificateError,
+  ValidationError,
+  isM2MError,
+} from '../../lib';
 import type { ApiVersion, Environment } from '../../lib/api';
 import type { ErrorCode } from '../../lib/errors';
-import type { CertificateInfo, LoadedCertificate, M2MClientOptions, RetryOptions, TimeoutOptions } from '../../lib/types';
+import type {
+  CertificateInfo,
+  LoadedCertificate,
+  M2MClientOptions,
+  RetryOptions,
+  TimeoutOptions,
+} from '../../lib/types';
 import type { NodeSettings } from 'node-red';
 import type { Node, NodeAPI, NodeStatus } from '../shared/red';
 
@@ -50,8 +67,7 @@ export interface CertificateCredentials {
 
 /** The answer of the certificate endpoints, and what a deployed config node knows of its certificate. */
 export type CertificateReport =
-  | { ok: true; certificate: CertificateInfo; warning?: string }
-  | { ok: false; error: ErrorReport };
+  { ok: true; certificate: CertificateInfo; warning?: string } | { ok: false; error: ErrorReport };
 
 export interface ErrorReport {
   kind: string;
@@ -94,12 +110,16 @@ export function connectionSettings(raw: Partial<Record<keyof ConnectionSettings,
     apiVersion: text(raw.apiVersion) === 'v1' ? 'v1' : 'v2',
     certPath: text(raw.certPath),
     caPath: text(raw.caPath),
-    expiryWarningDays: raw.expiryWarningDays !== '' && Number.isFinite(days) && days >= 0 ? days : DEFAULT_EXPIRY_WARNING_DAYS,
+    expiryWarningDays:
+      raw.expiryWarningDays !== '' && Number.isFinite(days) && days >= 0 ? days : DEFAULT_EXPIRY_WARNING_DAYS,
   };
 }
 
 /** A value typed in the dialog wins; the placeholder (or nothing) means "the one deployed". */
-export function credentialsFor(given: CertificateCredentials, deployed: CertificateCredentials | undefined): CertificateCredentials {
+export function credentialsFor(
+  given: CertificateCredentials,
+  deployed: CertificateCredentials | undefined,
+): CertificateCredentials {
   const pick = (value: string | undefined, fallback: string | undefined) =>
     value === undefined || value === PASSWORD_PLACEHOLDER ? fallback : value;
   return { pfx: pick(given.pfx, deployed?.pfx), passphrase: pick(given.passphrase, deployed?.passphrase) };
@@ -118,7 +138,12 @@ export async function loadConfiguredCertificate(
 }
 
 /** Throws when the certificate is expired or not yet valid; a warning text when it expires soon. */
-export function certificateWarning(RED: NodeAPI, info: CertificateInfo, warningDays: number, now = new Date()): string | undefined {
+export function certificateWarning(
+  RED: NodeAPI,
+  info: CertificateInfo,
+  warningDays: number,
+  now = new Date(),
+): string | undefined {
   assertCertificateCurrent(info, now);
   return info.daysLeft <= warningDays
     ? RED._('scb-m2m-config.warnings.expires-soon', { days: info.daysLeft, validTo: info.validTo })
@@ -159,7 +184,10 @@ export async function createClient(
       ca = await fs.readFile(settings.caPath);
     } catch (err) {
       throw new ValidationError(
-        RED._('scb-m2m-config.errors.ca-unreadable', { path: settings.caPath, reason: (err as NodeJS.ErrnoException).code ?? String(err) }),
+        RED._('scb-m2m-config.errors.ca-unreadable', {
+          path: settings.caPath,
+          reason: (err as NodeJS.ErrnoException).code ?? String(err),
+        }),
         { code: 'CA_UNREADABLE', field: 'caPath', value: settings.caPath },
       );
     }
@@ -180,7 +208,16 @@ export async function createClient(
 
 export function errorReport(err: unknown): ErrorReport {
   if (isM2MError(err)) {
-    return { kind: err.kind, code: err.code, message: err.message, ...(err.statusCode !== undefined && { statusCode: err.statusCode }) };
+    return {
+      kind: err.kind,
+      code: err.code,
+      message: err.message,
+      ...(err.statusCode !== undefined && { statusCode: err.statusCode }),
+    };
   }
-  return { kind: 'internal', code: 'UNEXPECTED' satisfies ErrorCode, message: err instanceof Error ? err.message : String(err) };
+  return {
+    kind: 'internal',
+    code: 'UNEXPECTED' satisfies ErrorCode,
+    message: err instanceof Error ? err.message : String(err),
+  };
 }

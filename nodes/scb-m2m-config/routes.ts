@@ -6,7 +6,15 @@
  */
 import type { ErrorCode } from '../../lib/errors';
 import type { AdminRequest, AdminResponse, NodeAPI } from '../shared/red';
-import { certificateAnswer, connectionSettings, createClient, credentialsFor, errorReport, findConfigNode, inspectCertificate } from './model';
+import {
+  certificateAnswer,
+  connectionSettings,
+  createClient,
+  credentialsFor,
+  errorReport,
+  findConfigNode,
+  inspectCertificate,
+} from './model';
 
 function bodyOf(req: AdminRequest): Record<string, unknown> {
   return req.body && typeof req.body === 'object' ? (req.body as Record<string, unknown>) : {};
@@ -41,7 +49,10 @@ export function registerConfigRoutes(RED: NodeAPI): void {
   RED.httpAdmin.get('/scb-m2m-config/:id/certificate', RED.auth.needsPermission('scb-m2m-config.read'), (req, res) => {
     const node = findConfigNode(RED, req.params.id);
     if (!node) {
-      res.status(404).json({ ok: false, error: { code: 'NOT_DEPLOYED' satisfies ErrorCode, message: RED._('scb-m2m-config.errors.not-deployed') } });
+      res.status(404).json({
+        ok: false,
+        error: { code: 'NOT_DEPLOYED' satisfies ErrorCode, message: RED._('scb-m2m-config.errors.not-deployed') },
+      });
       return;
     }
     answer(res, node.certificateReport());

@@ -75,12 +75,22 @@ export = function (RED: NodeAPI): void {
     for (const r of journal.list()) {
       if (working.has(r.id)) continue;
       const file = r.target?.filnamn ?? r.uploadId ?? r.id;
-      const target = r.target ? [r.target.organisationsnummer, r.target.undersokning, r.target.referensperiod, r.target.filformat].filter(Boolean).join(', ') : '';
+      const target = r.target
+        ? [r.target.organisationsnummer, r.target.undersokning, r.target.referensperiod, r.target.filformat]
+            .filter(Boolean)
+            .join(', ')
+        : '';
       if (['queued', 'sending', 'interrupted', 'closing'].includes(r.state) && gone(r.node?.id)) {
         const closing = r.state === 'closing';
         const err = closing
-          ? new NetworkError(RED._('scb-m2m-config.journal.orphan-uncertain', { file, target }), { code: 'DELIVERY_UNCERTAIN', retryable: false })
-          : new ValidationError(RED._('scb-m2m-config.journal.orphan-upload', { file, target }), { code: 'NODE_REMOVED', field: 'node' });
+          ? new NetworkError(RED._('scb-m2m-config.journal.orphan-uncertain', { file, target }), {
+              code: 'DELIVERY_UNCERTAIN',
+              retryable: false,
+            })
+          : new ValidationError(RED._('scb-m2m-config.journal.orphan-upload', { file, target }), {
+              code: 'NODE_REMOVED',
+              field: 'node',
+            });
         warn(err.message);
         await journal.update(r.id, { state: closing ? 'uncertain' : 'failed', error: errorOf(err) });
         if (r.source?.kind === 'memory') await journal.dropSpool(r.id);
@@ -107,7 +117,9 @@ export = function (RED: NodeAPI): void {
     const inspected = inspectCertificate(RED, settings, node.credentials ?? {});
     const client: Promise<M2MClient> = inspected.then(({ certificate }) =>
       // The client's lines per request (each segment, each poll) are debug detail; the nodes log the info lines (nodes/shared/log.ts).
-      createClient(RED, settings, certificate, (level, message) => (level === 'warn' ? node.warn(message) : node.debug(message))),
+      createClient(RED, settings, certificate, (level, message) =>
+        level === 'warn' ? node.warn(message) : node.debug(message),
+      ),
     );
     const show = (status: NodeStatus) => {
       certificateStatus = status;
@@ -117,7 +129,11 @@ export = function (RED: NodeAPI): void {
       ({ warning, certificate }) => {
         if (!warning) return;
         node.warn(warning);
-        show({ fill: 'yellow', shape: 'ring', text: RED._('scb-m2m-config.status.expires-in', { days: certificate.info.daysLeft }) });
+        show({
+          fill: 'yellow',
+          shape: 'ring',
+          text: RED._('scb-m2m-config.status.expires-in', { days: certificate.info.daysLeft }),
+        });
       },
       (err: unknown) => {
         node.error(errorReport(err).message);
@@ -155,14 +171,26 @@ export = function (RED: NodeAPI): void {
     node.on('close', (_removed: boolean, done: () => void) => {
       RED.events.removeListener('flows:started', onStarted);
       users.clear();
-      client.then((c) => c.close(), () => undefined).then(() => done(), () => done());
+      client
+        .then(
+          (c) => c.close(),
+          () => undefined,
+        )
+        .then(
+          () => done(),
+          () => done(),
+        );
     });
   }
 
-  RED.nodes.registerType<ConfigNodeSelf, ConfigDef, ConfigSettings, CertificateCredentials>(CONFIG_TYPE, ScbM2mConfigNode, {
-    credentials: { pfx: { type: 'password' }, passphrase: { type: 'password' } },
-    settings: CONFIG_SETTINGS,
-  });
+  RED.nodes.registerType<ConfigNodeSelf, ConfigDef, ConfigSettings, CertificateCredentials>(
+    CONFIG_TYPE,
+    ScbM2mConfigNode,
+    {
+      credentials: { pfx: { type: 'password' }, passphrase: { type: 'password' } },
+      settings: CONFIG_SETTINGS,
+    },
+  );
 
   registerDeliveriesRoute(RED);
   registerConfigRoutes(RED);

@@ -24,7 +24,11 @@ export = function (RED: NodeAPI): void {
         const { subject, validTo, daysLeft } = report.certificate;
         msg.certificate = { subject, notAfter: validTo, daysLeft };
       }
-      node.status({ fill: 'green', shape: 'dot', text: RED._('scb-m2m-heartbeat.status.ok', { time: clockTime(new Date()) }) });
+      node.status({
+        fill: 'green',
+        shape: 'dot',
+        text: RED._('scb-m2m-heartbeat.status.ok', { time: clockTime(new Date()) }),
+      });
       send(msg);
     });
   }

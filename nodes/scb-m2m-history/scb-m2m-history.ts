@@ -37,7 +37,8 @@ const DEFAULT_INTERVAL_S = 30;
 const DEFAULT_TIMEOUT_S = 3600;
 
 function milliseconds(value: unknown, fallbackSeconds: number): number {
-  const seconds = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
+  const seconds =
+    typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
   return (Number.isFinite(seconds) && seconds > 0 ? seconds : fallbackSeconds) * 1000;
 }
 
@@ -45,7 +46,9 @@ export = function (RED: NodeAPI): void {
   /** msg.uploadId, else msg.payload.uploadId, else msg.payload.deliveryId; undefined: none given. */
   function uploadIdOf(msg: NodeMessage): string | undefined {
     const payload =
-      msg.payload && typeof msg.payload === 'object' && !Buffer.isBuffer(msg.payload) ? (msg.payload as Record<string, unknown>) : {};
+      msg.payload && typeof msg.payload === 'object' && !Buffer.isBuffer(msg.payload)
+        ? (msg.payload as Record<string, unknown>)
+        : {};
     const candidates: Array<[string, unknown]> = [
       ['msg.uploadId', msg.uploadId],
       ['msg.payload.uploadId', payload.uploadId],
@@ -75,7 +78,12 @@ export = function (RED: NodeAPI): void {
     /** Journal records this node is polling now (the status counts them). */
     const polling = new Set<string>();
     const showPolling = () => {
-      if (polling.size > 0) node.status({ fill: 'blue', shape: 'ring', text: RED._('scb-m2m-history.status.polling', { count: polling.size }) });
+      if (polling.size > 0)
+        node.status({
+          fill: 'blue',
+          shape: 'ring',
+          text: RED._('scb-m2m-history.status.polling', { count: polling.size }),
+        });
     };
 
     // The classification rule is prepared once; a broken one is reported at deploy and on each msg.
@@ -86,11 +94,14 @@ export = function (RED: NodeAPI): void {
       try {
         rule = RED.util.prepareJSONataExpression(ruleText, node);
       } catch (err) {
-        ruleError = new ValidationError(RED._('scb-m2m-history.errors.bad-rule', { reason: err instanceof Error ? err.message : String(err) }), {
-          code: 'INVALID_RULE',
-          field: 'rule',
-          value: ruleText,
-        });
+        ruleError = new ValidationError(
+          RED._('scb-m2m-history.errors.bad-rule', { reason: err instanceof Error ? err.message : String(err) }),
+          {
+            code: 'INVALID_RULE',
+            field: 'rule',
+            value: ruleText,
+          },
+        );
         node.error(ruleError.message);
         node.status({ fill: 'red', shape: 'ring', text: RED._('scb-m2m-history.status.bad-rule') });
       }
@@ -101,7 +112,13 @@ export = function (RED: NodeAPI): void {
       const uploadId = uploadIdOf(msg);
       if (uploadId === undefined) {
         const list = await client.history(undefined, { signal });
-        deliver(msg, send, list, 'accepted', RED._('scb-m2m-history.status.list', { count: Array.isArray(list.body) ? list.body.length : 0 }));
+        deliver(
+          msg,
+          send,
+          list,
+          'accepted',
+          RED._('scb-m2m-history.status.list', { count: Array.isArray(list.body) ? list.body.length : 0 }),
+        );
         return;
       }
       const journal = await journalFor(RED, config.id);
@@ -111,7 +128,13 @@ export = function (RED: NodeAPI): void {
         const pollOf = { nodeId: node.id, deadline: Date.now() + timeoutMs, msg: storableMsg(msg) };
         record = record
           ? await journal.update(record.id, { poll: pollOf })
-          : await journal.create({ state: 'sent', uploadId, node: nodeRef(node), poll: pollOf, note: RED._('scb-m2m-history.journal.polled-only') });
+          : await journal.create({
+              state: 'sent',
+              uploadId,
+              node: nodeRef(node),
+              poll: pollOf,
+              note: RED._('scb-m2m-history.journal.polled-only'),
+            });
         await pollUntilDecided(client, journal, record, msg, send, signal);
         return;
       }
@@ -123,10 +146,13 @@ export = function (RED: NodeAPI): void {
     function applyRule(expression: NonNullable<typeof rule>, record: unknown): Promise<ScbStatus> {
       return new Promise((resolve, reject) =>
         RED.util.evaluateJSONataExpression(expression, record as NodeMessage, (err, value) => {
-          if (!err && typeof value === 'string' && (OUTPUTS as readonly string[]).includes(value)) return resolve(value as ScbStatus);
+          if (!err && typeof value === 'string' && (OUTPUTS as readonly string[]).includes(value))
+            return resolve(value as ScbStatus);
           reject(
             new ValidationError(
-              RED._('scb-m2m-history.errors.rule-result', { result: err ? err.message : JSON.stringify(value) ?? 'undefined' }),
+              RED._('scb-m2m-history.errors.rule-result', {
+                result: err ? err.message : (JSON.stringify(value) ?? 'undefined'),
+              }),
               { code: 'INVALID_RULE_RESULT', field: 'rule', value: ruleText },
             ),
           );
@@ -138,14 +164,23 @@ export = function (RED: NodeAPI): void {
      * SCB's answer for one upload, classified. A 404 for an uploadId that SCB itself gave (an
      * upload on record) is "not known yet" for a grace period, then reported: never "not delivered".
      */
-    async function check(client: M2MClient, uploadId: string, record: DeliveryRecord | undefined, options: RequestOptions = {}) {
+    async function check(
+      client: M2MClient,
+      uploadId: string,
+      record: DeliveryRecord | undefined,
+      options: RequestOptions = {},
+    ) {
       let result: HistoryResult;
       try {
         result = await client.history(uploadId, options);
       } catch (err) {
         const sentAt = record?.target ? record.changes.find((c) => c.state === 'sent')?.at : undefined;
         if (!(isM2MError(err) && err.code === 'UNKNOWN_UPLOAD_ID' && sentAt)) throw err;
-        if (Date.now() - Date.parse(sentAt) < graceMs) return { result: { statusCode: 404, body: null, status: 'pending' as ScbStatus }, status: 'pending' as ScbStatus };
+        if (Date.now() - Date.parse(sentAt) < graceMs)
+          return {
+            result: { statusCode: 404, body: null, status: 'pending' as ScbStatus },
+            status: 'pending' as ScbStatus,
+          };
         throw new ValidationError(RED._('scb-m2m-history.errors.unknown-upload', { uploadId, sentAt }), {
           code: 'UNKNOWN_UPLOAD_ID',
           field: 'uploadId',
@@ -161,7 +196,13 @@ export = function (RED: NodeAPI): void {
     }
 
     /** The decision on record (and the poll closed) before it goes out: it comes out once. */
-    async function decide(journal: Journal, record: DeliveryRecord, result: HistoryResult, status: ScbStatus, pollEnded = false) {
+    async function decide(
+      journal: Journal,
+      record: DeliveryRecord,
+      result: HistoryResult,
+      status: ScbStatus,
+      pollEnded = false,
+    ) {
       if (status === 'pending' && !pollEnded) return;
       await journal.update(record.id, {
         state: status,
@@ -172,14 +213,22 @@ export = function (RED: NodeAPI): void {
 
     /** Where a decided file goes: the node's folder for the decision, if it has one. */
     async function folderFor(status: ScbStatus, msg: NodeMessage): Promise<string | undefined> {
-      const [value, type] = status === 'accepted' ? [def.acceptedDir, def.acceptedDirType] : status === 'rejected' ? [def.rejectedDir, def.rejectedDirType] : [];
+      const [value, type] =
+        status === 'accepted'
+          ? [def.acceptedDir, def.acceptedDirType]
+          : status === 'rejected'
+            ? [def.rejectedDir, def.rejectedDirType]
+            : [];
       if (!value) return undefined;
       const dir = await new Promise<unknown>((resolve, reject) =>
         RED.util.evaluateNodeProperty(value, type || 'str', node, msg, (err, v) => (err ? reject(err) : resolve(v))),
       );
       if (dir === undefined || dir === null || dir === '') return undefined;
       if (typeof dir !== 'string') {
-        throw new ValidationError(RED._('scb-m2m-history.errors.bad-folder', { field: `${status}Dir`, type: typeof dir }), { code: 'INVALID_FOLDER', field: `${status}Dir` });
+        throw new ValidationError(
+          RED._('scb-m2m-history.errors.bad-folder', { field: `${status}Dir`, type: typeof dir }),
+          { code: 'INVALID_FOLDER', field: `${status}Dir` },
+        );
       }
       return path.resolve(RED.settings.fileWorkingDirectory ?? process.cwd(), dir);
     }
@@ -194,11 +243,18 @@ export = function (RED: NodeAPI): void {
           msg.filename = await moveFile(from, dir);
           msg.movedFrom = from;
         } catch (err) {
-          throw new ValidationError(RED._('scb-m2m-history.errors.move-failed', { from, dir, reason: (err as NodeJS.ErrnoException).code ?? String(err) }), {
-            code: 'MOVE_FAILED',
-            field: `${status}Dir`,
-            value: dir,
-          });
+          throw new ValidationError(
+            RED._('scb-m2m-history.errors.move-failed', {
+              from,
+              dir,
+              reason: (err as NodeJS.ErrnoException).code ?? String(err),
+            }),
+            {
+              code: 'MOVE_FAILED',
+              field: `${status}Dir`,
+              value: dir,
+            },
+          );
         }
       }
       deliver(msg, send, result, status);
@@ -208,12 +264,20 @@ export = function (RED: NodeAPI): void {
       msg.payload = result.body;
       msg.scbStatus = status;
       msg.statusCode = result.statusCode;
-      if (polling.size === 0) node.status({ ...STATUS_LOOK[status], text: text ?? RED._(`scb-m2m-history.status.${status}`) });
+      if (polling.size === 0)
+        node.status({ ...STATUS_LOOK[status], text: text ?? RED._(`scb-m2m-history.status.${status}`) });
       send(OUTPUTS.map((output) => (output === status ? msg : null)));
     }
 
     /** Asks again every interval until SCB decides or the timeout passes; a chain of timers, never blocking other msgs. */
-    async function pollUntilDecided(client: M2MClient, journal: Journal, record: DeliveryRecord, msg: NodeMessage, send: SendFunction, signal: AbortSignal) {
+    async function pollUntilDecided(
+      client: M2MClient,
+      journal: Journal,
+      record: DeliveryRecord,
+      msg: NodeMessage,
+      send: SendFunction,
+      signal: AbortSignal,
+    ) {
       const uploadId = record.uploadId as string;
       const deadline = record.poll?.deadline ?? Date.now();
       polling.add(record.id);
@@ -235,7 +299,11 @@ export = function (RED: NodeAPI): void {
         }
       } catch (err) {
         // Stopped by a redeploy or shutdown: the poll stays on record for the next start. Failed: it is over (the Catch node has it).
-        if (!isInterruption(err, signal) && journal.get(record.id)?.poll) await journal.update(record.id, { poll: undefined, note: RED._('scb-m2m-history.journal.poll-failed', { reason: errorOf(err).message }) });
+        if (!isInterruption(err, signal) && journal.get(record.id)?.poll)
+          await journal.update(record.id, {
+            poll: undefined,
+            note: RED._('scb-m2m-history.journal.poll-failed', { reason: errorOf(err).message }),
+          });
         throw err;
       } finally {
         polling.delete(record.id);

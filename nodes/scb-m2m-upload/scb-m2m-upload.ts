@@ -4,12 +4,29 @@ import * as path from 'node:path';
 import { NetworkError, ValidationError, isM2MError } from '../../lib';
 import { historyRecordMatches } from '../../lib/api';
 import type { M2MClient } from '../../lib';
-import { sha256File, sha256Of, openJournals, type DeliveryRecord, type DeliverySource, type DeliveryTarget, type Journal } from '../../lib/journal';
+import {
+  sha256File,
+  sha256Of,
+  openJournals,
+  type DeliveryRecord,
+  type DeliverySource,
+  type DeliveryTarget,
+  type Journal,
+} from '../../lib/journal';
 import type { UploadRequest, UploadSource } from '../../lib/types';
 import type { NodeAPI, NodeDef, Node, NodeMessage, SendFunction } from '../shared/red';
 import { handleInput } from '../shared/flow-node';
 import { logLine } from '../shared/log';
-import { errorOf, isInterruption, journalDir, journalFor, nodeRef, recordQuietly, storableMsg, working } from '../shared/journal';
+import {
+  errorOf,
+  isInterruption,
+  journalDir,
+  journalFor,
+  nodeRef,
+  recordQuietly,
+  storableMsg,
+  working,
+} from '../shared/journal';
 
 /** The fields a msg may override, in the order the dialog shows them. */
 const FIELDS = ['organisationsnummer', 'undersokning', 'referensperiod', 'filformat', 'version'] as const;
@@ -65,11 +82,14 @@ export = function (RED: NodeAPI): void {
       const file = path.resolve(RED.settings.fileWorkingDirectory ?? process.cwd(), filename);
       const stat = await fs.stat(file).catch(() => undefined);
       if (!stat || !stat.isFile()) {
-        throw new ValidationError(RED._(`scb-m2m-upload.errors.${stat ? 'not-a-file' : 'file-not-found'}`, { filename: file }), {
-          code: stat ? 'NOT_A_FILE' : 'FILE_NOT_FOUND',
-          field: 'filename',
-          value: file,
-        });
+        throw new ValidationError(
+          RED._(`scb-m2m-upload.errors.${stat ? 'not-a-file' : 'file-not-found'}`, { filename: file }),
+          {
+            code: stat ? 'NOT_A_FILE' : 'FILE_NOT_FOUND',
+            field: 'filename',
+            value: file,
+          },
+        );
       }
       return { path: file };
     }
@@ -91,7 +111,11 @@ export = function (RED: NodeAPI): void {
     const short = (id: string) => (id.length > SHORT_ID ? `${id.slice(0, SHORT_ID)}…` : id);
 
     /** msg.<field>, else the node's property, else the config node's default. */
-    async function fieldOf(field: Field, msg: NodeMessage, defaults: Record<string, string>): Promise<string | undefined> {
+    async function fieldOf(
+      field: Field,
+      msg: NodeMessage,
+      defaults: Record<string, string>,
+    ): Promise<string | undefined> {
       const fromMsg = fieldText(msg[field], field, `msg.${field}`);
       if (fromMsg !== undefined) return fromMsg;
       const property = def[field] ?? '';
@@ -126,14 +150,23 @@ export = function (RED: NodeAPI): void {
     async function contentOf(msg: NodeMessage): Promise<Content> {
       const source = await sourceOf(msg);
       if ('buffer' in source) {
-        return { source, bytes: source.buffer, journalled: { kind: 'memory', encoding: Buffer.isBuffer(msg.payload) ? 'buffer' : 'utf8' } };
+        return {
+          source,
+          bytes: source.buffer,
+          journalled: { kind: 'memory', encoding: Buffer.isBuffer(msg.payload) ? 'buffer' : 'utf8' },
+        };
       }
       const stat = await fs.stat(source.path);
       return { source, journalled: { kind: 'path', path: source.path, size: stat.size, mtimeMs: stat.mtimeMs } };
     }
 
     /** An earlier delivery of this file to this target that SCB has (or may have), in any journal of this folder. */
-    function duplicateOf(journals: Journal[], server: string, target: DeliveryTarget, sha256: string): DeliveryRecord | undefined {
+    function duplicateOf(
+      journals: Journal[],
+      server: string,
+      target: DeliveryTarget,
+      sha256: string,
+    ): DeliveryRecord | undefined {
       for (const journal of journals) {
         const earlier = journal.findDuplicate(server, target, sha256);
         if (earlier) return earlier;
@@ -165,9 +198,16 @@ export = function (RED: NodeAPI): void {
           onProgress: (p) => {
             node.debug(logLine.segment(request, p));
             if (p.segments > 1) {
-              node.status({ fill: 'blue', shape: 'ring', text: RED._('scb-m2m-upload.status.segment', { segment: p.segment, segments: p.segments }) });
+              node.status({
+                fill: 'blue',
+                shape: 'ring',
+                text: RED._('scb-m2m-upload.status.segment', { segment: p.segment, segments: p.segments }),
+              });
             }
-            recordQuietly(node, journal.update(record.id, { state: 'sending', segment: p.segment, segments: p.segments }));
+            recordQuietly(
+              node,
+              journal.update(record.id, { state: 'sending', segment: p.segment, segments: p.segments }),
+            );
           },
           beforeClosing: async () => {
             await journal.update(record.id, { state: 'closing' });
@@ -183,13 +223,21 @@ export = function (RED: NodeAPI): void {
         msg.uploadId = result.uploadId;
         msg.statusCode = result.statusCode;
         msg.payload = result.body;
-        node.status({ fill: 'green', shape: 'dot', text: RED._('scb-m2m-upload.status.sent', { id: short(result.uploadId) }) });
+        node.status({
+          fill: 'green',
+          shape: 'dot',
+          text: RED._('scb-m2m-upload.status.sent', { id: short(result.uploadId) }),
+        });
         output(msg);
       } catch (err) {
         const closing = journal.get(record.id)?.state === 'closing';
         if (isInterruption(err, signal)) {
           // Closing when stopped: SCB may hold it; left "closing" for the next start to look up in the history.
-          if (!closing) await journal.update(record.id, { state: 'interrupted', note: RED._('scb-m2m-upload.journal.interrupted') });
+          if (!closing)
+            await journal.update(record.id, {
+              state: 'interrupted',
+              note: RED._('scb-m2m-upload.journal.interrupted'),
+            });
           node.status({ fill: 'grey', shape: 'ring', text: RED._('scb-m2m-upload.status.interrupted') });
           return;
         }
@@ -208,7 +256,9 @@ export = function (RED: NodeAPI): void {
       const target = await targetOf(msg, defaults);
       const content = await contentOf(msg);
       const journal = await journalFor(RED, config.id);
-      const { sha256, size } = content.bytes ? { sha256: sha256Of(content.bytes), size: content.bytes.length } : await sha256File((content.source as { path: string }).path);
+      const { sha256, size } = content.bytes
+        ? { sha256: sha256Of(content.bytes), size: content.bytes.length }
+        : await sha256File((content.source as { path: string }).path);
       const journals = await openJournals(journalDir(RED));
       // From this check to the record below nothing awaits: a second msg with the same file finds this record.
       const earlier = duplicateOf(journals, client.apiRoot, target, sha256);
@@ -264,22 +314,37 @@ export = function (RED: NodeAPI): void {
      * Closed at SCB without an answer on record: found in SCB's history, it is sent (its
      * result comes out as if answered); not found, it is reported and never sent again blindly.
      */
-    async function settleClosing(journal: Journal, record: DeliveryRecord, msg: NodeMessage, client: M2MClient): Promise<void> {
+    async function settleClosing(
+      journal: Journal,
+      record: DeliveryRecord,
+      msg: NodeMessage,
+      client: M2MClient,
+    ): Promise<void> {
       const target = record.target as DeliveryTarget;
-      const closedAt = Date.parse([...record.changes].reverse().find((c) => c.state === 'closing')?.at ?? record.updatedAt);
-      const known = new Set((await openJournals(journalDir(RED))).flatMap((j) => j.list().map((r) => r.uploadId)).filter(Boolean));
+      const closedAt = Date.parse(
+        [...record.changes].reverse().find((c) => c.state === 'closing')?.at ?? record.updatedAt,
+      );
+      const known = new Set(
+        (await openJournals(journalDir(RED))).flatMap((j) => j.list().map((r) => r.uploadId)).filter(Boolean),
+      );
       let found: Array<{ record: unknown }> = [];
       try {
         const list = await client.history();
         found = (list.items ?? []).filter(
-          (item) => historyRecordMatches(item.record, target, closedAt) && !known.has(String((item.record as Record<string, unknown>).id ?? '')),
+          (item) =>
+            historyRecordMatches(item.record, target, closedAt) &&
+            !known.has(String((item.record as Record<string, unknown>).id ?? '')),
         );
       } catch (err) {
         node.warn(RED._('scb-m2m-upload.warnings.history-unavailable', { reason: errorOf(err).message }));
       }
       const id = found.length === 1 ? (found[0].record as Record<string, unknown>).id : undefined;
       if (typeof id === 'string' && id !== '') {
-        await journal.update(record.id, { state: 'sent', uploadId: id, note: RED._('scb-m2m-upload.journal.found-in-history') });
+        await journal.update(record.id, {
+          state: 'sent',
+          uploadId: id,
+          note: RED._('scb-m2m-upload.journal.found-in-history'),
+        });
         msg.uploadId = id;
         msg.statusCode = 200;
         msg.payload = found[0].record;
@@ -289,28 +354,49 @@ export = function (RED: NodeAPI): void {
       }
       const which = found.length > 1 ? 'uncertain-ambiguous' : 'uncertain';
       const ids = found.map((f) => String((f.record as Record<string, unknown>).id ?? '')).join(', ');
-      const err = new NetworkError(RED._(`scb-m2m-upload.errors.${which}`, { filnamn: target.filnamn, target: describeTarget(target), at: new Date(closedAt).toISOString(), count: found.length, ids }), {
-        code: 'DELIVERY_UNCERTAIN',
-        retryable: false,
-        hint: RED._('scb-m2m-upload.errors.uncertain-hint'),
-      });
+      const err = new NetworkError(
+        RED._(`scb-m2m-upload.errors.${which}`, {
+          filnamn: target.filnamn,
+          target: describeTarget(target),
+          at: new Date(closedAt).toISOString(),
+          count: found.length,
+          ids,
+        }),
+        {
+          code: 'DELIVERY_UNCERTAIN',
+          retryable: false,
+          hint: RED._('scb-m2m-upload.errors.uncertain-hint'),
+        },
+      );
       await journal.update(record.id, { state: 'uncertain', error: errorOf(err) });
       if (record.source?.kind === 'memory') await journal.dropSpool(record.id);
       throw err;
     }
 
     /** One delivery this node left unfinished (redeploy, restart, crash): sent again, settled or reported. */
-    async function resume(journal: Journal, record: DeliveryRecord, client: M2MClient, signal: AbortSignal): Promise<void> {
+    async function resume(
+      journal: Journal,
+      record: DeliveryRecord,
+      client: M2MClient,
+      signal: AbortSignal,
+    ): Promise<void> {
       const msg: NodeMessage = { ...(record.msg ?? {}), resumed: true };
       const target = record.target as DeliveryTarget;
       try {
         if (record.state === 'closing') return await settleClosing(journal, record, msg, client);
         const content = await reload(journal, record, msg);
         if (typeof content === 'string') {
-          const err = new ValidationError(RED._(`scb-m2m-upload.errors.${content}`, { filnamn: target.filnamn, target: describeTarget(target), path: record.source?.kind === 'path' ? record.source.path : RED._('scb-m2m-upload.journal.in-memory') }), {
-            code: content === 'source-gone' ? 'SOURCE_GONE' : 'SOURCE_CHANGED',
-            field: 'filename',
-          });
+          const err = new ValidationError(
+            RED._(`scb-m2m-upload.errors.${content}`, {
+              filnamn: target.filnamn,
+              target: describeTarget(target),
+              path: record.source?.kind === 'path' ? record.source.path : RED._('scb-m2m-upload.journal.in-memory'),
+            }),
+            {
+              code: content === 'source-gone' ? 'SOURCE_GONE' : 'SOURCE_CHANGED',
+              field: 'filename',
+            },
+          );
           await journal.update(record.id, { state: 'failed', error: errorOf(err) });
           if (record.source?.kind === 'memory') await journal.dropSpool(record.id);
           throw err;
@@ -320,7 +406,13 @@ export = function (RED: NodeAPI): void {
         await send(journal, record, content, msg, client, signal, (out) => node.send(out));
       } catch (err) {
         if (isInterruption(err, signal)) return;
-        node.warn(RED._('scb-m2m-upload.warnings.not-resumed', { filnamn: target.filnamn, target: describeTarget(target), reason: errorOf(err).message }));
+        node.warn(
+          RED._('scb-m2m-upload.warnings.not-resumed', {
+            filnamn: target.filnamn,
+            target: describeTarget(target),
+            reason: errorOf(err).message,
+          }),
+        );
         node.error(flow.failed(msg, err), msg);
       }
     }
@@ -338,7 +430,9 @@ export = function (RED: NodeAPI): void {
       if (!config) return;
       void (async () => {
         const journal = await journalFor(RED, config.id);
-        const mine = journal.list().filter((r) => r.node?.id === node.id && r.target && RESUMABLE.includes(r.state) && !working.has(r.id));
+        const mine = journal
+          .list()
+          .filter((r) => r.node?.id === node.id && r.target && RESUMABLE.includes(r.state) && !working.has(r.id));
         if (mine.length === 0) return;
         const client = await config.acquireClient();
         for (const record of mine.reverse()) {

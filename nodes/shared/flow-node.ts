@@ -38,7 +38,11 @@ export function handleInput(RED: NodeAPI, node: Node, configId: unknown, handle:
   const config = findConfigNode(RED, configId);
   const noConfig = () =>
     new ValidationError(RED._(`${node.type}.errors.no-config`), { code: 'NO_CONFIG', field: 'config' });
-  const noConfigStatus = (): NodeStatus => ({ fill: 'red', shape: 'ring', text: RED._(`${node.type}.status.no-config`) });
+  const noConfigStatus = (): NodeStatus => ({
+    fill: 'red',
+    shape: 'ring',
+    text: RED._(`${node.type}.status.no-config`),
+  });
   if (config) config.register(node);
   else node.status(noConfigStatus());
 

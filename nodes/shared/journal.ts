@@ -15,11 +15,16 @@ export const working = new Set<string>();
 export function journalDir(RED: NodeAPI): string {
   const configured = RED.settings.scbM2mJournalDir;
   if (typeof configured === 'string' && configured.trim() !== '') return path.resolve(configured);
-  const userDir = typeof RED.settings.userDir === 'string' ? RED.settings.userDir : path.join(os.homedir(), '.node-red');
+  const userDir =
+    typeof RED.settings.userDir === 'string' ? RED.settings.userDir : path.join(os.homedir(), '.node-red');
   return path.join(userDir, 'scb-m2m-journal');
 }
 
-export function journalFor(RED: NodeAPI, configId: string, log?: (level: 'debug' | 'warn', message: string) => void): Promise<Journal> {
+export function journalFor(
+  RED: NodeAPI,
+  configId: string,
+  log?: (level: 'debug' | 'warn', message: string) => void,
+): Promise<Journal> {
   const days = Number(RED.settings.scbM2mJournalRetentionDays);
   return openJournal(journalDir(RED), configId, {
     ...(Number.isFinite(days) && days > 0 && { retentionDays: days }),
@@ -42,9 +47,11 @@ const MAX_STORED_MSG = 64 * 1024;
 export function storableMsg(msg: NodeMessage, withoutPayload = false): Record<string, unknown> {
   const skip = new Set(['req', 'res', ...(withoutPayload ? ['payload'] : [])]);
   const copy = (drop: Set<string>) =>
-    JSON.parse(JSON.stringify(msg, function (this: unknown, key, value: unknown) {
-      return this === msg && drop.has(key) ? undefined : value;
-    })) as Record<string, unknown>;
+    JSON.parse(
+      JSON.stringify(msg, function (this: unknown, key, value: unknown) {
+        return this === msg && drop.has(key) ? undefined : value;
+      }),
+    ) as Record<string, unknown>;
   try {
     const stored = copy(skip);
     return JSON.stringify(stored).length <= MAX_STORED_MSG ? stored : copy(new Set([...skip, 'payload']));

@@ -11,7 +11,9 @@ const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one :
 
 export const logLine = {
   uploaded(request: UploadRequest, result: UploadResult): string {
-    const target = [request.organisationsnummer, request.undersokning, request.referensperiod, request.filformat].filter(Boolean).join(' ');
+    const target = [request.organisationsnummer, request.undersokning, request.referensperiod, request.filformat]
+      .filter(Boolean)
+      .join(' ');
     const retries = result.retries > 0 ? `, ${plural(result.retries, 'retry', 'retries')}` : '';
     return `Uploaded ${request.filnamn} (${target}; ${plural(result.bytes, 'byte', 'bytes')} in ${plural(result.segments, 'segment', 'segments')}${retries}): uploadId ${result.uploadId}`;
   },

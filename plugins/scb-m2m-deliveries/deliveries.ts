@@ -52,13 +52,23 @@ export function registerDeliveriesPlugin(RED: NodeAPI, sources: JournalSources):
     if (!config) throw new CheckRefused(404, 'NOT_DEPLOYED', RED._('scb-m2m-deliveries.errors.not-deployed'));
     const journal = await sources.journalFor(RED, configId);
     const record = journal.get(id);
-    if (!record) throw new CheckRefused(404, 'NO_SUCH_DELIVERY', RED._('scb-m2m-deliveries.errors.no-delivery', { id }));
+    if (!record)
+      throw new CheckRefused(404, 'NO_SUCH_DELIVERY', RED._('scb-m2m-deliveries.errors.no-delivery', { id }));
     if (!record.uploadId || !CHECKABLE.includes(record.state)) {
-      throw new CheckRefused(409, 'NOT_CHECKABLE', RED._('scb-m2m-deliveries.errors.not-checkable', { state: record.state }));
+      throw new CheckRefused(
+        409,
+        'NOT_CHECKABLE',
+        RED._('scb-m2m-deliveries.errors.not-checkable', { state: record.state }),
+      );
     }
     const client = await config.acquireClient();
     const answer = await client.history(record.uploadId);
-    const decision: DeliveryDecision = { status: answer.status, body: answer.body, messages: historyMessages(answer.body), at: new Date().toISOString() };
+    const decision: DeliveryDecision = {
+      status: answer.status,
+      body: answer.body,
+      messages: historyMessages(answer.body),
+      at: new Date().toISOString(),
+    };
     // Still undecided: the answer is noted, the state stays (a history poll may still be waiting for it).
     const state = answer.status === 'pending' ? record.state : answer.status;
     await journal.update(id, { state, decision, note: RED._('scb-m2m-deliveries.note.checked') });
@@ -67,7 +77,9 @@ export function registerDeliveriesPlugin(RED: NodeAPI, sources: JournalSources):
 
   function refuse(res: AdminResponse, err: unknown) {
     if (err instanceof CheckRefused) {
-      res.status(err.statusCode).json({ ok: false, error: { kind: 'validation', code: err.code, message: err.message } });
+      res
+        .status(err.statusCode)
+        .json({ ok: false, error: { kind: 'validation', code: err.code, message: err.message } });
     } else {
       // SCB's answer or the connection failed: the editor shows why, as the config dialog does.
       res.status(isM2MError(err) ? 200 : 500).json({ ok: false, error: errorReport(err) });

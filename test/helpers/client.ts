@@ -32,7 +32,10 @@ export function certificateOf(sim: Simulator, name = 'valid'): Promise<LoadedCer
 /** Fast retries so failure paths finish in milliseconds. */
 export const FAST_RETRY = { maxRetries: 3, minDelayMs: 1, maxDelayMs: 5, maxElapsedMs: 10_000 };
 
-export async function clientFor(sim: Simulator, options: Partial<M2MClientOptions> & { certificateName?: string } = {}): Promise<M2MClient> {
+export async function clientFor(
+  sim: Simulator,
+  options: Partial<M2MClientOptions> & { certificateName?: string } = {},
+): Promise<M2MClient> {
   const { certificateName, ...rest } = options;
   return new M2MClient({
     environment: 'custom',

@@ -68,12 +68,21 @@ export class Outcomes {
 
   /** Resolves when every key has ended at least once (bounded). */
   async settled(keys: string[], timeoutMs: number): Promise<void> {
-    await waitUntil(() => keys.every((k) => this.count(k) > 0), `an output or a Catch for each of ${keys.length} msgs`, timeoutMs);
+    await waitUntil(
+      () => keys.every((k) => this.count(k) > 0),
+      `an output or a Catch for each of ${keys.length} msgs`,
+      timeoutMs,
+    );
   }
 
   /** Every key ended exactly once (call after the flow is unloaded, when nothing more can come). */
   assertEachEndedOnce(keys: string[]): void {
-    for (const key of keys) assert.equal(this.count(key), 1, `msg ${key}: ${this.outputs.get(key)?.length ?? 0} outputs, ${this.caught.get(key)?.length ?? 0} catches`);
+    for (const key of keys)
+      assert.equal(
+        this.count(key),
+        1,
+        `msg ${key}: ${this.outputs.get(key)?.length ?? 0} outputs, ${this.caught.get(key)?.length ?? 0} catches`,
+      );
     const unknown = [...this.outputs.keys(), ...this.caught.keys()].filter((k) => !keys.includes(k));
     assert.deepEqual(unknown, [], 'no msg that was not sent');
   }
@@ -98,5 +107,9 @@ export async function deploy(nr: NodeRedProcess, flow: unknown[], bearer?: strin
     body: JSON.stringify(flow),
   });
   assert.equal(res.status, 204, `deploy answered ${res.status}: ${await res.text()}`);
-  await waitUntil(() => startedFlows(nr) > started, `the deployed flows to start (log: ${nr.output().slice(-500)})`, 10_000);
+  await waitUntil(
+    () => startedFlows(nr) > started,
+    `the deployed flows to start (log: ${nr.output().slice(-500)})`,
+    10_000,
+  );
 }

@@ -9,12 +9,20 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { BASE_SETTINGS, REPO, linkPackage, writeManifest, writeSettings as writeSettingsFile } from '../../scripts/user-dir';
+import {
+  BASE_SETTINGS,
+  REPO,
+  linkPackage,
+  writeManifest,
+  writeSettings as writeSettingsFile,
+} from '../../scripts/user-dir';
 import { runNode } from './process';
 import { sha256 } from './util';
 
 export { PACKAGE_NAME, REPO } from '../../scripts/user-dir';
-const PACKAGE_JSON = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { 'node-red': { nodes: Record<string, string> } };
+const PACKAGE_JSON = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as {
+  'node-red': { nodes: Record<string, string> };
+};
 /** The four node types package.json declares. */
 export const NODE_TYPES = Object.keys(PACKAGE_JSON['node-red'].nodes);
 
@@ -50,15 +58,20 @@ export function writeSettings(userDir: string, settings: Record<string, unknown>
     ...settings,
   };
   const level = (all.logging as { console?: { level?: string } }).console?.level;
-  if (!LEVELS_WITH_INFO.includes(level)) throw new Error(`startNodeRed waits for an info line in the log: logging level ${level} would hide it`);
+  if (!LEVELS_WITH_INFO.includes(level))
+    throw new Error(`startNodeRed waits for an info line in the log: logging level ${level} would hide it`);
   writeSettingsFile(userDir, all);
 }
 
 /** adminAuth for `settings`: the credentials strategy with these users (passwords hashed here). */
-export function credentialsAuth(users: Array<{ username: string; password: string; permissions: string | string[] }>): Record<string, unknown> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
+export function credentialsAuth(
+  users: Array<{ username: string; password: string; permissions: string | string[] }>,
+): Record<string, unknown> {
   const bcrypt = require('bcryptjs') as { hashSync(password: string, rounds: number): string };
-  return { type: 'credentials', users: users.map((user) => ({ ...user, password: bcrypt.hashSync(user.password, 4) })) };
+  return {
+    type: 'credentials',
+    users: users.map((user) => ({ ...user, password: bcrypt.hashSync(user.password, 4) })),
+  };
 }
 
 export interface NodeRedProcess {
@@ -97,10 +110,14 @@ export function startNodeRed(userDir: string, options: StartOptions = {}): Promi
   // A package the caller installed (package.test.ts, from the tarball) stays.
   linkPackage(userDir, 'keep');
   const settingsFile = path.join(userDir, 'settings.js');
-  const run = runNode(path.join(nodeRedDir(), 'red.js'), ['--settings', settingsFile, '--userDir', userDir, '--port', String(options.port ?? 0)], {
-    cwd: userDir,
-    env: options.env,
-  });
+  const run = runNode(
+    path.join(nodeRedDir(), 'red.js'),
+    ['--settings', settingsFile, '--userDir', userDir, '--port', String(options.port ?? 0)],
+    {
+      cwd: userDir,
+      env: options.env,
+    },
+  );
   const { child, output } = run;
   // Node-RED stops its flows on SIGTERM and flushes context; a hung one is killed after 10 s.
   const stop = async () => void (await run.stop('SIGTERM', 10_000));
@@ -125,7 +142,8 @@ export function startNodeRed(userDir: string, options: StartOptions = {}): Promi
       if (ready) return;
       // "Server now running at http://127.0.0.1:<port>/" (the port Node-RED chose for --port 0), then
       // the runtime starts the flows it has: a deploy made after that is the next "Started flows".
-      const running = /now running at (http:\/\/127\.0\.0\.1:\d+\/)[\s\S]*(Started flows|Waiting for missing types)/.exec(output());
+      const running =
+        /now running at (http:\/\/127\.0\.0\.1:\d+\/)[\s\S]*(Started flows|Waiting for missing types)/.exec(output());
       if (running) {
         ready = true;
         clearTimeout(timer);
@@ -142,13 +160,22 @@ export function startNodeRed(userDir: string, options: StartOptions = {}): Promi
 }
 
 /** A GET against the admin API; the answer as text. */
-export async function adminRequest(nodeRed: NodeRedProcess, route: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
+export async function adminRequest(
+  nodeRed: NodeRedProcess,
+  route: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; text: string }> {
   const response = await fetch(new URL(route, nodeRed.url), { headers });
   return { status: response.status, text: await response.text() };
 }
 
 /** An admin API access token for a user of credentialsAuth (asserts that the login succeeds). */
-export async function adminToken(nodeRed: NodeRedProcess, username: string, password: string, scope = '*'): Promise<string> {
+export async function adminToken(
+  nodeRed: NodeRedProcess,
+  username: string,
+  password: string,
+  scope = '*',
+): Promise<string> {
   const res = await fetch(`${nodeRed.base}/auth/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },

@@ -43,7 +43,6 @@ export interface TestHelper {
 
 export type FlowNode = { id: string; type: string; z?: string; wires?: string[][]; [key: string]: unknown };
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 export const helper = require('node-red-node-test-helper') as TestHelper;
 // SCB_M2M_NODE_RED: another Node-RED's package directory (scripts/test-node-red-5.sh); the helper takes its core nodes from the same tree.
 helper.init(require.resolve(process.env.SCB_M2M_NODE_RED ?? 'node-red'));
@@ -55,9 +54,8 @@ process.on('exit', () => fs.rmSync(SUITE_JOURNAL_DIR, { recursive: true, force: 
 
 const NODES_DIR = path.join(__dirname, '..', '..', 'nodes');
 /** Our four node modules, compiled beside their sources. */
-export const scbNodes: unknown[] = ['scb-m2m-config', 'scb-m2m-heartbeat', 'scb-m2m-upload', 'scb-m2m-history'].map((type) =>
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  require(path.join(NODES_DIR, type, `${type}.js`)),
+export const scbNodes: unknown[] = ['scb-m2m-config', 'scb-m2m-heartbeat', 'scb-m2m-upload', 'scb-m2m-history'].map(
+  (type) => require(path.join(NODES_DIR, type, `${type}.js`)),
 );
 
 export const TAB = 'tab';
@@ -132,8 +130,14 @@ export function baseFlow(simulator: Simulator, config: Record<string, unknown> =
 }
 
 /** Credentials of the config node: the passphrase of a simulator certificate, and optionally its .pfx bytes. */
-export function credentialsOf(simulator: Simulator, name = 'valid', pfx?: Buffer): Record<string, Record<string, string>> {
-  return { [CONFIG]: { passphrase: simulator.certificates[name].passphrase, ...(pfx && { pfx: pfx.toString('base64') }) } };
+export function credentialsOf(
+  simulator: Simulator,
+  name = 'valid',
+  pfx?: Buffer,
+): Record<string, Record<string, string>> {
+  return {
+    [CONFIG]: { passphrase: simulator.certificates[name].passphrase, ...(pfx && { pfx: pfx.toString('base64') }) },
+  };
 }
 
 export async function load(flow: FlowNode[], credentials?: Record<string, Record<string, string>>): Promise<void> {

@@ -13,7 +13,11 @@ export interface NodeProcess {
   kill(): Promise<number | null>;
 }
 
-export function runNode(script: string, args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): NodeProcess {
+export function runNode(
+  script: string,
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): NodeProcess {
   const child = spawn(process.execPath, [script, ...args], {
     cwd: options.cwd,
     env: { ...process.env, ...options.env },

@@ -8,7 +8,14 @@ import * as crypto from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CertificateError, M2MClient, NetworkError, SEGMENT_SIZE, SEGMENTS_SURVIVE_SESSION_RENEWAL, ValidationError } from '../../lib';
+import {
+  CertificateError,
+  M2MClient,
+  NetworkError,
+  SEGMENT_SIZE,
+  SEGMENTS_SURVIVE_SESSION_RENEWAL,
+  ValidationError,
+} from '../../lib';
 import { DEFAULT_CLIENTS, startSimulator } from '../../simulator';
 import type { Simulator, SimulatorOptions } from '../../simulator/types';
 import { REQUEST, certificateOf, clientFor } from '../helpers/client';
@@ -23,7 +30,6 @@ async function failure(promise: Promise<unknown>): Promise<unknown> {
     (err: unknown) => err,
   );
 }
-
 
 describe('client: edges of the real service', function () {
   this.timeout(120_000);
@@ -89,7 +95,11 @@ describe('client: edges of the real service', function () {
           assert.ok(connections <= 3, `${connections} connections for ${requests} requests`);
           if (clientCert === 'handshake') assert.equal(renegotiations, 0);
           // At most once per connection; at least for the one that opened the session.
-          else assert.ok(renegotiations >= 1 && renegotiations <= connections, `${renegotiations} renegotiations on ${connections} connections`);
+          else
+            assert.ok(
+              renegotiations >= 1 && renegotiations <= connections,
+              `${renegotiations} renegotiations on ${connections} connections`,
+            );
         });
       });
 
@@ -97,7 +107,13 @@ describe('client: edges of the real service', function () {
         it('a certificate refused in the renegotiation (TLS alert) is CLIENT_CERTIFICATE_REFUSED in plain words, not retried', async () => {
           const valid = await certificateOf(sim);
           // A client with nothing to show when asked: the simulator answers with a TLS alert, as an F5 does.
-          const client = new M2MClient({ environment: 'custom', baseUrl: sim.url, ca: sim.caPem, proxy: false, certificate: { ...valid, cert: '', key: '' } });
+          const client = new M2MClient({
+            environment: 'custom',
+            baseUrl: sim.url,
+            ca: sim.caPem,
+            proxy: false,
+            certificate: { ...valid, cert: '', key: '' },
+          });
           await withClient(client, async (c) => {
             const refusedBefore = sim.stats().refused;
             const err = await failure(c.heartbeat());
@@ -145,24 +161,31 @@ describe('client: edges of the real service', function () {
      * Uploads the file with the session ending just before the request matching `at`;
      * returns the data segments sent, counting those refused.
      */
-    async function uploadWithRenewal(server: 'lost' | 'kept', survive: boolean | undefined, at: RegExp): Promise<{ dataSegments: number; retries: number }> {
+    async function uploadWithRenewal(
+      server: 'lost' | 'kept',
+      survive: boolean | undefined,
+      at: RegExp,
+    ): Promise<{ dataSegments: number; retries: number }> {
       const sim = sims[server]!;
-      return withClient(await clientFor(sim, survive === undefined ? {} : { segmentsSurviveSessionRenewal: survive }), async (client) => {
-        await client.heartbeat();
-        const before = sim.stats();
-        sim.faults.expireSessionBeforeNext({ match: at });
-        const result = await client.upload({ ...REQUEST, filnamn: 'four.xml', source: { path: file } });
-        const after = sim.stats();
-        const delivered = sim.deliveries().find((d) => d.deliveryId === result.uploadId);
-        assert.equal(delivered?.sha256, sha256(data), 'the whole file arrived');
-        assert.equal(delivered?.segments, 4);
-        assert.equal(client.stats().sessionRenewals, 1);
-        assert.equal(after.heartbeats - before.heartbeats, 1);
-        assert.equal(after.uploads - before.uploads, 1, 'one delivery, no empty one');
-        // Every request but the one heartbeat and the one closing POST that was answered 200.
-        const closings = 1 + (at.test('/file/-1/') ? 1 : 0);
-        return { dataSegments: after.requests - before.requests - 1 - closings, retries: result.retries };
-      });
+      return withClient(
+        await clientFor(sim, survive === undefined ? {} : { segmentsSurviveSessionRenewal: survive }),
+        async (client) => {
+          await client.heartbeat();
+          const before = sim.stats();
+          sim.faults.expireSessionBeforeNext({ match: at });
+          const result = await client.upload({ ...REQUEST, filnamn: 'four.xml', source: { path: file } });
+          const after = sim.stats();
+          const delivered = sim.deliveries().find((d) => d.deliveryId === result.uploadId);
+          assert.equal(delivered?.sha256, sha256(data), 'the whole file arrived');
+          assert.equal(delivered?.segments, 4);
+          assert.equal(client.stats().sessionRenewals, 1);
+          assert.equal(after.heartbeats - before.heartbeats, 1);
+          assert.equal(after.uploads - before.uploads, 1, 'one delivery, no empty one');
+          // Every request but the one heartbeat and the one closing POST that was answered 200.
+          const closings = 1 + (at.test('/file/-1/') ? 1 : 0);
+          return { dataSegments: after.requests - before.requests - 1 - closings, retries: result.retries };
+        },
+      );
     }
 
     const AT_SEGMENT_3 = /\/file\/2\//;

@@ -12,7 +12,8 @@ describe('client: history against the simulator', function () {
   });
 
   const deliver = async (name: string) =>
-    (await ctx.client.upload({ ...REQUEST, filnamn: name, source: { buffer: Buffer.from(`<vinn name="${name}"/>`) } })).uploadId;
+    (await ctx.client.upload({ ...REQUEST, filnamn: name, source: { buffer: Buffer.from(`<vinn name="${name}"/>`) } }))
+      .uploadId;
 
   it('classifies one upload with the default rule: pending, then what the simulator decided', async () => {
     const id = await deliver('h1.xml');
@@ -85,11 +86,17 @@ describe('client: history against the simulator', function () {
   it('refuses an answer that is not JSON with a ProtocolError quoting it', async () => {
     await ctx.client.heartbeat();
     ctx.sim.faults.invalidJsonNext(1, { match: /history/ });
-    await assert.rejects(ctx.client.history(), (err: unknown) => err instanceof ProtocolError && err.code === 'NOT_JSON');
+    await assert.rejects(
+      ctx.client.history(),
+      (err: unknown) => err instanceof ProtocolError && err.code === 'NOT_JSON',
+    );
   });
 
   it('refuses an empty upload id before sending anything', async () => {
-    await assert.rejects(ctx.client.history('  '), (err: unknown) => err instanceof ValidationError && err.field === 'uploadId');
+    await assert.rejects(
+      ctx.client.history('  '),
+      (err: unknown) => err instanceof ValidationError && err.field === 'uploadId',
+    );
   });
 });
 
@@ -109,11 +116,17 @@ for (const shape of ['camel', 'pascal', 'rapporthuvud'] as SimulatorHistoryShape
       const bad = await deliver('bad.xml', '<vinn>SIMULATE-REJECT</vinn>');
       const pending = await ctx.client.history(good);
       assert.equal(pending.status, 'pending');
-      assert.ok(historyMessages(pending.body).some((m) => /mottagen/i.test(m)), historyMessages(pending.body).join(' | '));
+      assert.ok(
+        historyMessages(pending.body).some((m) => /mottagen/i.test(m)),
+        historyMessages(pending.body).join(' | '),
+      );
       ctx.sim.settleHistory();
       const accepted = await ctx.client.history(good);
       assert.equal(accepted.status, 'accepted');
-      assert.ok(historyMessages(accepted.body).includes('Filen är godkänd.'), historyMessages(accepted.body).join(' | '));
+      assert.ok(
+        historyMessages(accepted.body).includes('Filen är godkänd.'),
+        historyMessages(accepted.body).join(' | '),
+      );
       const rejected = await ctx.client.history(bad);
       assert.equal(rejected.status, 'rejected');
       const reasons = historyMessages(rejected.body);
@@ -130,7 +143,7 @@ for (const shape of ['camel', 'pascal', 'rapporthuvud'] as SimulatorHistoryShape
 }
 
 describe('history records: the default rule and the messages, shape by shape', () => {
-  it('classifies by progressStatus as a number, digits or the enum name of SCB\'s client, in any casing', () => {
+  it("classifies by progressStatus as a number, digits or the enum name of SCB's client, in any casing", () => {
     assert.equal(classifyHistory({ ProgressStatus: 3 }), 'accepted');
     assert.equal(classifyHistory({ progressstatus: '2' }), 'rejected');
     assert.equal(classifyHistory({ ProgressStatus: 'AvslutadOk' }), 'accepted');
@@ -150,14 +163,17 @@ describe('history records: the default rule and the messages, shape by shape', (
   it('finds messages as a text, a list of texts or of objects, under Meddelanden, Felmeddelanden or Meddelande, each once', () => {
     assert.deepEqual(historyMessages({ meddelanden: ['a', ' b ', '', 3] }), ['a', 'b']);
     assert.deepEqual(historyMessages({ Meddelanden: 'only one' }), ['only one']);
-    assert.deepEqual(historyMessages({ Felmeddelanden: [{ Text: 'Rad 3: fel' }, { meddelande: 'Rad 9: fel' }, { kod: 17 }] }), ['Rad 3: fel', 'Rad 9: fel']);
+    assert.deepEqual(
+      historyMessages({ Felmeddelanden: [{ Text: 'Rad 3: fel' }, { meddelande: 'Rad 9: fel' }, { kod: 17 }] }),
+      ['Rad 3: fel', 'Rad 9: fel'],
+    );
     assert.deepEqual(historyMessages({ Meddelande: 'x', meddelanden: ['x', 'y'] }), ['x', 'y']);
     assert.deepEqual(historyMessages(null), []);
     assert.deepEqual(historyMessages('text'), []);
     assert.deepEqual(historyMessages({ status: 'OK' }), []);
   });
 
-  it('a rejected Rapporthuvud gives the rejected rows\' reasons first, then the head\'s, then the other rows\'', () => {
+  it("a rejected Rapporthuvud gives the rejected rows' reasons first, then the head's, then the other rows'", () => {
     const record = {
       Id: 'h',
       Status: 'Fel',
@@ -165,7 +181,12 @@ describe('history records: the default rule and the messages, shape by shape', (
       Meddelanden: ['Inskickningen har fel.'],
       Rapportrader: [
         { Id: 'r1', Status: 'Mottagen', ProgressStatus: 3, Meddelanden: ['Filen är mottagen.'] },
-        { Id: 'r2', Status: 'Fel', ProgressStatus: 2, Meddelanden: ['Rad 12: organisationsnummer saknas.', 'Rad 40: belopp saknas.'] },
+        {
+          Id: 'r2',
+          Status: 'Fel',
+          ProgressStatus: 2,
+          Meddelanden: ['Rad 12: organisationsnummer saknas.', 'Rad 40: belopp saknas.'],
+        },
       ],
     };
     assert.deepEqual(historyMessages(record), [

@@ -40,12 +40,19 @@ describe('client: through an HTTP CONNECT proxy', function () {
     const client = await clientFor(sim, { proxy: proxy.url });
     try {
       await client.heartbeat();
-      const result = await client.upload({ ...REQUEST, filnamn: 'proxied.xml', source: { buffer: Buffer.from('<vinn/>') } });
+      const result = await client.upload({
+        ...REQUEST,
+        filnamn: 'proxied.xml',
+        source: { buffer: Buffer.from('<vinn/>') },
+      });
       // The simulator accepted the upload, which it only does for a known client certificate.
       assert.ok(sim.deliveries().some((d) => d.deliveryId === result.uploadId));
       const connects = proxy.connects.slice(before);
       assert.ok(connects.length >= 1);
-      assert.ok(connects.every((c) => c === target()), connects.join(', '));
+      assert.ok(
+        connects.every((c) => c === target()),
+        connects.join(', '),
+      );
       assert.equal(connects.length, client.stats().connections);
     } finally {
       await client.close();

@@ -42,7 +42,8 @@ describe('client: sessions, retries, failures against the simulator', function (
     await fs.writeFile(file, data);
   });
 
-  const upload = (c: M2MClient = ctx.client, signal?: AbortSignal) => c.upload({ ...REQUEST, filnamn: 'V40_2026.xml', source: { path: file } }, { signal });
+  const upload = (c: M2MClient = ctx.client, signal?: AbortSignal) =>
+    c.upload({ ...REQUEST, filnamn: 'V40_2026.xml', source: { path: file } }, { signal });
 
   function assertDelivered(uploadId: string): void {
     const d = ctx.sim.deliveries().find((x) => x.deliveryId === uploadId);
@@ -113,7 +114,7 @@ describe('client: sessions, retries, failures against the simulator', function (
     assert.equal(ctx.sim.stats().requests - before, 6);
   });
 
-  it('an answer of the lost session arriving after the renewal does not overwrite the new session\'s cookies', async () => {
+  it("an answer of the lost session arriving after the renewal does not overwrite the new session's cookies", async () => {
     await ctx.client.heartbeat();
     ctx.sim.faults.expireSessions();
     // Refused with a 302 (with fresh cookies, as the F5 does) but answered only after the other call renewed the session.
@@ -223,7 +224,8 @@ describe('client: sessions, retries, failures against the simulator', function (
     const outcome = failure(upload());
     // Wait until segment 1 is at the server, then close.
     const deadline = Date.now() + 5000;
-    while (ctx.sim.stats().requests < requestsAtStart + 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    while (ctx.sim.stats().requests < requestsAtStart + 2 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 5));
     const started = Date.now();
     await ctx.client.close();
     const err = await outcome;
@@ -259,7 +261,10 @@ describe('client: sessions, retries, failures against the simulator', function (
       ...seen.map((e) => (e instanceof Error ? `${e.message} ${JSON.stringify(e)} ${e.stack ?? ''}` : String(e))),
       ...allLogLines.map((l) => l.message),
     ];
-    assert.ok(seen.length >= 10 && allLogLines.length > 20, `scanned ${seen.length} errors and ${allLogLines.length} log lines`);
+    assert.ok(
+      seen.length >= 10 && allLogLines.length > 20,
+      `scanned ${seen.length} errors and ${allLogLines.length} log lines`,
+    );
     for (const text of texts) {
       assert.ok(!text.includes(c.passphrase), `passphrase in: ${text}`);
       assert.ok(!text.includes(keyLine) && !text.includes('PRIVATE KEY'), `key in: ${text}`);

@@ -6,7 +6,6 @@ import { SEGMENT_SIZE, ValidationError, type UploadProgress } from '../../lib';
 import { REQUEST, clientFor, simulatorSuite } from '../helpers/client';
 import { sha256 } from '../helpers/util';
 
-
 describe('client: heartbeat and uploads against the simulator', function () {
   this.timeout(30_000);
   const ctx = simulatorSuite('scb-client-upload-');
@@ -36,7 +35,10 @@ describe('client: heartbeat and uploads against the simulator', function () {
     const progress: UploadProgress[] = [];
     const requestsBefore = ctx.sim.stats().requests;
 
-    const result = await ctx.client.upload({ ...REQUEST, filnamn: 'V40_2026.xml', source: { path: file } }, { onProgress: (p) => progress.push(p) });
+    const result = await ctx.client.upload(
+      { ...REQUEST, filnamn: 'V40_2026.xml', source: { path: file } },
+      { onProgress: (p) => progress.push(p) },
+    );
 
     assert.equal(result.segments, 4);
     assert.equal(result.bytes, data.length);
@@ -77,7 +79,12 @@ describe('client: heartbeat and uploads against the simulator', function () {
 
   it('uploads a Buffer source, sliced into segments, with a version and an odd file name', async () => {
     const data = crypto.randomBytes(SEGMENT_SIZE + 1234);
-    const result = await ctx.client.upload({ ...REQUEST, filnamn: 'V40 räkenskaper (1).xml', version: '3', source: { buffer: data } });
+    const result = await ctx.client.upload({
+      ...REQUEST,
+      filnamn: 'V40 räkenskaper (1).xml',
+      version: '3',
+      source: { buffer: data },
+    });
     assert.equal(result.segments, 2);
     const d = delivery(result.uploadId);
     assert.equal(d.sha256, sha256(data));
@@ -103,7 +110,9 @@ describe('client: heartbeat and uploads against the simulator', function () {
   it('shares one heartbeat among many concurrent uploads', async () => {
     const before = ctx.sim.stats().heartbeats;
     const results = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => ctx.client.upload({ ...REQUEST, filnamn: `c${i}.xml`, source: { buffer: Buffer.from(`file ${i}`) } })),
+      Array.from({ length: 8 }, (_, i) =>
+        ctx.client.upload({ ...REQUEST, filnamn: `c${i}.xml`, source: { buffer: Buffer.from(`file ${i}`) } }),
+      ),
     );
     assert.equal(new Set(results.map((r) => r.uploadId)).size, 8);
     assert.equal(ctx.client.stats().heartbeats, 1);
@@ -115,7 +124,10 @@ describe('client: heartbeat and uploads against the simulator', function () {
     const first = crypto.randomBytes(SEGMENT_SIZE + 100);
     const second = crypto.randomBytes(SEGMENT_SIZE + 200);
     const same = { ...REQUEST, filnamn: 'same-target.xml' };
-    const [a, b] = await Promise.all([ctx.client.upload({ ...same, source: { buffer: first } }), ctx.client.upload({ ...same, source: { buffer: second } })]);
+    const [a, b] = await Promise.all([
+      ctx.client.upload({ ...same, source: { buffer: first } }),
+      ctx.client.upload({ ...same, source: { buffer: second } }),
+    ]);
     assert.equal(delivery(a.uploadId).sha256, sha256(first));
     assert.equal(delivery(b.uploadId).sha256, sha256(second));
     assert.equal(a.retries + b.retries, 0);
@@ -132,7 +144,10 @@ describe('client: heartbeat and uploads against the simulator', function () {
       const sampler = setInterval(sample, 5);
       const results = await Promise.all(
         Array.from({ length: 6 }, (_, i) =>
-          bounded.upload({ ...REQUEST, filnamn: `q${i}.xml`, source: { buffer: Buffer.from(`queued ${i}`) } }, { onProgress: sample }),
+          bounded.upload(
+            { ...REQUEST, filnamn: `q${i}.xml`, source: { buffer: Buffer.from(`queued ${i}`) } },
+            { onProgress: sample },
+          ),
         ),
       ).finally(() => clearInterval(sampler));
       assert.equal(results.length, 6);
@@ -160,11 +175,22 @@ describe('client: heartbeat and uploads against the simulator', function () {
 
   it('refuses an invalid request before any request is sent', async () => {
     const before = ctx.sim.stats().requests;
-    await assert.rejects(ctx.client.upload({ ...REQUEST, referensperiod: '2022-06-15', filnamn: 'x.xml', source: { buffer: Buffer.from('x') } }), ValidationError);
-    await assert.rejects(ctx.client.upload({ ...REQUEST, filnamn: 'missing.xml', source: { path: path.join(ctx.dir, 'missing.xml') } }), (err: unknown) => {
-      assert.ok(err instanceof ValidationError && err.code === 'FILE_UNREADABLE', String(err));
-      return true;
-    });
+    await assert.rejects(
+      ctx.client.upload({
+        ...REQUEST,
+        referensperiod: '2022-06-15',
+        filnamn: 'x.xml',
+        source: { buffer: Buffer.from('x') },
+      }),
+      ValidationError,
+    );
+    await assert.rejects(
+      ctx.client.upload({ ...REQUEST, filnamn: 'missing.xml', source: { path: path.join(ctx.dir, 'missing.xml') } }),
+      (err: unknown) => {
+        assert.ok(err instanceof ValidationError && err.code === 'FILE_UNREADABLE', String(err));
+        return true;
+      },
+    );
     assert.equal(ctx.sim.stats().requests, before);
   });
 });

@@ -51,7 +51,12 @@ describe('simulator: state kept across restarts', function () {
     const accepted = await deliver(first, 'V40_kept.xml', '<Report/>');
     const rejected = await deliver(first, 'V40_kept_rejected.xml', '<Report><!-- SIMULATE-REJECT --></Report>');
     first.settleHistory();
-    const before = { url: first.url, caPem: first.caPem, valid: await pfxOf(first, 'valid'), revoked: await pfxOf(first, 'revoked') };
+    const before = {
+      url: first.url,
+      caPem: first.caPem,
+      valid: await pfxOf(first, 'valid'),
+      revoked: await pfxOf(first, 'revoked'),
+    };
     await stop(first);
 
     const second = await start({ historyDelayMs: 600_000 });
@@ -68,7 +73,11 @@ describe('simulator: state kept across restarts', function () {
       assert.equal((await client.history(accepted)).status, 'accepted', 'decided before the restart, still decided');
       assert.equal((await client.history(rejected)).status, 'rejected');
       const revoked = await clientFor(second, { certificateName: 'revoked' });
-      await assert.rejects(revoked.heartbeat(), (err: Error & { statusCode?: number }) => err.statusCode === 401, 'still revoked');
+      await assert.rejects(
+        revoked.heartbeat(),
+        (err: Error & { statusCode?: number }) => err.statusCode === 401,
+        'still revoked',
+      );
       await revoked.close();
     } finally {
       await client.close();
@@ -87,11 +96,14 @@ describe('simulator: state kept across restarts', function () {
     const third = await deliver(second, 'V40_after.xml', '<Report/>');
     await stop(second);
     const last = await start({ historyDelayMs: 600_000 });
-    assert.deepEqual(last.deliveries().map((d) => [d.deliveryId, d.status]), [
-      [accepted, 'accepted'],
-      [rejected, 'rejected'],
-      [third, 'pending'],
-    ]);
+    assert.deepEqual(
+      last.deliveries().map((d) => [d.deliveryId, d.status]),
+      [
+        [accepted, 'accepted'],
+        [rejected, 'rejected'],
+        [third, 'pending'],
+      ],
+    );
   });
 
   it('takes another free port when its last one is taken, keeping its certificates', async () => {
@@ -125,7 +137,9 @@ describe('simulator: state kept across restarts', function () {
     } finally {
       await new Promise((resolve) => blocker.close(resolve));
     }
-    const other = await start({ clients: [{ name: 'valid', organisationsnummer: '5560160680', undersokningar: ['KRITA'] }] });
+    const other = await start({
+      clients: [{ name: 'valid', organisationsnummer: '5560160680', undersokningar: ['KRITA'] }],
+    });
     assert.notEqual(other.caPem, caPem, 'other clients: new certificates');
     assert.deepEqual(Object.keys(other.certificates), ['valid']);
   });

@@ -62,7 +62,9 @@ async function send(sim: Simulator, o: RequestOptions): Promise<Reply> {
     const req = https.request(new URL(o.path.replace(/^\//, ''), sim.url), options, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }),
+      );
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -91,23 +93,35 @@ interface MultipartOptions {
   unquotedName?: boolean;
 }
 
-function multipartParts(o: MultipartOptions, length: number): { head: Buffer; tail: Buffer; headers: Record<string, string | number> } {
+function multipartParts(
+  o: MultipartOptions,
+  length: number,
+): { head: Buffer; tail: Buffer; headers: Record<string, string | number> } {
   const boundary = `sim-test-${crypto.randomBytes(8).toString('hex')}`;
   const field = o.field ?? 'File';
   const name = o.unquotedName ? field : `"${field}"`;
-  const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name=${name}; filename="${o.filename ?? 'f.xml'}"\r\n\r\n`);
+  const head = Buffer.from(
+    `--${boundary}\r\nContent-Disposition: form-data; name=${name}; filename="${o.filename ?? 'f.xml'}"\r\n\r\n`,
+  );
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
   const type = `multipart/form-data; boundary=${o.quotedBoundary ? `"${boundary}"` : boundary}`;
   return { head, tail, headers: { 'content-type': type, 'content-length': head.length + length + tail.length } };
 }
 
-function multipart(content: Buffer, o: MultipartOptions = {}): { body: Buffer; headers: Record<string, string | number> } {
+function multipart(
+  content: Buffer,
+  o: MultipartOptions = {},
+): { body: Buffer; headers: Record<string, string | number> } {
   const { head, tail, headers } = multipartParts(o, content.length);
   return { body: Buffer.concat([head, content, tail]), headers };
 }
 
 /** A multipart body streamed from bytes [start, end) of a file on disk. */
-function multipartFromFile(file: string, start: number, end: number): { body: Readable; headers: Record<string, string | number> } {
+function multipartFromFile(
+  file: string,
+  start: number,
+  end: number,
+): { body: Readable; headers: Record<string, string | number> } {
   const { head, tail, headers } = multipartParts({}, end - start);
   async function* parts(): AsyncGenerator<Buffer> {
     yield head;
@@ -117,19 +131,38 @@ function multipartFromFile(file: string, start: number, end: number): { body: Re
   return { body: Readable.from(parts(), { objectMode: false }), headers };
 }
 
-const TARGET: UploadPathParts = { organisationsnummer: '9990000045', undersokning: 'VINN', referensperiod: '2022-06-30', filformat: 'V40', filnamn: 'V40 fil å.xml' };
+const TARGET: UploadPathParts = {
+  organisationsnummer: '9990000045',
+  undersokning: 'VINN',
+  referensperiod: '2022-06-30',
+  filformat: 'V40',
+  filnamn: 'V40 fil å.xml',
+};
 
 function segmentPath(segment: number, target: UploadPathParts = TARGET, version: 'v1' | 'v2' = 'v2'): string {
   return `/m2m/${version}/${v2SegmentPath(segment, target)}`;
 }
 
-async function postSegment(sim: Simulator, cookie: string, segment: number, content: Buffer, target: UploadPathParts = TARGET, o: MultipartOptions = {}, credentials: Credentials = 'valid'): Promise<Reply> {
+async function postSegment(
+  sim: Simulator,
+  cookie: string,
+  segment: number,
+  content: Buffer,
+  target: UploadPathParts = TARGET,
+  o: MultipartOptions = {},
+  credentials: Credentials = 'valid',
+): Promise<Reply> {
   const { body, headers } = multipart(content, o);
   return send(sim, { method: 'POST', path: segmentPath(segment, target), cookie, headers, body, credentials });
 }
 
 /** Segments 0..n-1 then -1; returns the closing answer. */
-async function uploadV2(sim: Simulator, cookie: string, segments: Buffer[], target: UploadPathParts = TARGET): Promise<Reply> {
+async function uploadV2(
+  sim: Simulator,
+  cookie: string,
+  segments: Buffer[],
+  target: UploadPathParts = TARGET,
+): Promise<Reply> {
   for (const [i, s] of segments.entries()) {
     const reply = await postSegment(sim, cookie, i, s, target);
     assert.equal(reply.status, 200, `segment ${i}: ${reply.body}`);
@@ -138,7 +171,6 @@ async function uploadV2(sim: Simulator, cookie: string, segments: Buffer[], targ
   return postSegment(sim, cookie, -1, Buffer.alloc(0), target);
 }
 
-
 function deliveryOf(sim: Simulator, id: string) {
   const found = sim.deliveries().find((d) => d.deliveryId === id);
   assert.ok(found, `the simulator has delivery ${id}`);
@@ -146,7 +178,11 @@ function deliveryOf(sim: Simulator, id: string) {
 }
 
 /** Polls `condition` every 10 ms until true or `ms` passed. */
-async function eventually(condition: () => boolean | Promise<boolean>, ms: number, what: string | (() => string)): Promise<void> {
+async function eventually(
+  condition: () => boolean | Promise<boolean>,
+  ms: number,
+  what: string | (() => string),
+): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await condition())) {
     if (Date.now() > deadline) assert.fail(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
@@ -154,7 +190,10 @@ async function eventually(condition: () => boolean | Promise<boolean>, ms: numbe
   }
 }
 
-const XML = (text: string): Buffer => Buffer.from(`\ufeff<?xml version="1.0" encoding="UTF-8"?>\n<Report xmlns="http://scb.se/gdb/vinn">${text}</Report>\n`);
+const XML = (text: string): Buffer =>
+  Buffer.from(
+    `\ufeff<?xml version="1.0" encoding="UTF-8"?>\n<Report xmlns="http://scb.se/gdb/vinn">${text}</Report>\n`,
+  );
 
 describe('simulator', function () {
   this.timeout(30_000);
@@ -174,11 +213,24 @@ describe('simulator', function () {
   describe('certificates', () => {
     it('writes ca.pem, crl.pem and one .pfx per client, subjects naming the organisationsnummer', async () => {
       const files = await fs.readdir(sim.dir);
-      for (const f of ['ca.pem', 'crl.pem', 'valid.pfx', 'other-org.pfx', 'expired.pfx', 'not-yet-valid.pfx', 'revoked.pfx', 'legacy.pfx', 'untrusted.pfx']) {
+      for (const f of [
+        'ca.pem',
+        'crl.pem',
+        'valid.pfx',
+        'other-org.pfx',
+        'expired.pfx',
+        'not-yet-valid.pfx',
+        'revoked.pfx',
+        'legacy.pfx',
+        'untrusted.pfx',
+      ]) {
         assert.ok(files.includes(f), `${f} in ${files.join(', ')}`);
       }
       assert.equal(await fs.readFile(sim.caPath, 'utf8'), sim.caPem);
-      const p12 = forge.pkcs12.pkcs12FromAsn1(forge.asn1.fromDer((await fs.readFile(sim.certificates.valid.path)).toString('binary')), sim.certificates.valid.passphrase);
+      const p12 = forge.pkcs12.pkcs12FromAsn1(
+        forge.asn1.fromDer((await fs.readFile(sim.certificates.valid.path)).toString('binary')),
+        sim.certificates.valid.passphrase,
+      );
       const cert = p12.getBags({ bagType: forge.pki.oids.certBag })[forge.pki.oids.certBag]?.[0]?.cert;
       assert.ok(cert);
       assert.equal(cert.subject.getField('CN').value, '9990000045 VINN KRITA M2M');
@@ -186,7 +238,9 @@ describe('simulator', function () {
       assert.equal(cert.serialNumber, sim.certificates.valid.serialNumber);
       // The CRL lists the revoked certificate's serial.
       assert.ok(new crypto.X509Certificate(sim.caPem).ca);
-      const crlDer = forge.asn1.fromDer(forge.pem.decode(await fs.readFile(path.join(sim.dir, 'crl.pem'), 'utf8'))[0].body);
+      const crlDer = forge.asn1.fromDer(
+        forge.pem.decode(await fs.readFile(path.join(sim.dir, 'crl.pem'), 'utf8'))[0].body,
+      );
       const revoked = ((crlDer.value as forge.asn1.Asn1[])[0].value as forge.asn1.Asn1[])[5].value as forge.asn1.Asn1[];
       assert.deepEqual(
         revoked.map((r) => forge.util.bytesToHex((r.value as forge.asn1.Asn1[])[0].value as string)),
@@ -196,9 +250,14 @@ describe('simulator', function () {
 
     it('the modern .pfx loads in Node; the legacy one is refused by Node and read by forge', async () => {
       const modern = await fs.readFile(sim.certificates.valid.path);
-      assert.doesNotThrow(() => tls.createSecureContext({ pfx: modern, passphrase: sim.certificates.valid.passphrase }));
+      assert.doesNotThrow(() =>
+        tls.createSecureContext({ pfx: modern, passphrase: sim.certificates.valid.passphrase }),
+      );
       const legacy = await fs.readFile(sim.certificates.legacy.path);
-      assert.throws(() => tls.createSecureContext({ pfx: legacy, passphrase: sim.certificates.legacy.passphrase }), /Unsupported PKCS12 PFX data/);
+      assert.throws(
+        () => tls.createSecureContext({ pfx: legacy, passphrase: sim.certificates.legacy.passphrase }),
+        /Unsupported PKCS12 PFX data/,
+      );
 
       const p12Asn1 = forge.asn1.fromDer(legacy.toString('binary'));
       const p12 = forge.pkcs12.pkcs12FromAsn1(p12Asn1, sim.certificates.legacy.passphrase);
@@ -208,7 +267,8 @@ describe('simulator', function () {
       assert.ok(derHex.includes(oidHex('1.2.840.113549.1.12.1.6')), 'pbeWithSHAAnd40BitRC2-CBC present');
       assert.ok(derHex.includes(oidHex('1.2.840.113549.1.12.1.3')), 'pbeWithSHAAnd3-KeyTripleDES-CBC present');
       const cert = p12.getBags({ bagType: forge.pki.oids.certBag })[forge.pki.oids.certBag]?.[0]?.cert;
-      const key = p12.getBags({ bagType: forge.pki.oids.pkcs8ShroudedKeyBag })[forge.pki.oids.pkcs8ShroudedKeyBag]?.[0]?.key;
+      const key = p12.getBags({ bagType: forge.pki.oids.pkcs8ShroudedKeyBag })[forge.pki.oids.pkcs8ShroudedKeyBag]?.[0]
+        ?.key;
       assert.ok(cert && key, 'forge decoded certificate and key');
 
       // Handed to TLS as PEM, it works against the simulator.
@@ -255,7 +315,10 @@ describe('simulator', function () {
       const last = cookies.find((c) => c.startsWith('LastMRH_Session='));
       assert.match(mrh ?? '', /^MRHSession=[0-9a-f]{32};path=\/;secure$/);
       assert.match(last ?? '', /^LastMRH_Session=[0-9a-f]{8};path=\/;secure$/);
-      assert.equal(last?.slice('LastMRH_Session='.length, -';path=/;secure'.length), mrh?.slice('MRHSession='.length + 24, -';path=/;secure'.length));
+      assert.equal(
+        last?.slice('LastMRH_Session='.length, -';path=/;secure'.length),
+        mrh?.slice('MRHSession='.length + 24, -';path=/;secure'.length),
+      );
       assert.equal(sim.stats().heartbeats - before.heartbeats, 1);
       assert.equal(sim.stats().sessionsCreated - before.sessionsCreated, 1);
 
@@ -272,7 +335,11 @@ describe('simulator', function () {
       assert.equal(reply.headers.location, '/my.policy');
       const fresh = cookieOf(reply);
       assert.match(fresh, /MRHSession=[0-9a-f]{32}/);
-      assert.equal((await send(sim, { path: '/m2m/v2/history', cookie: fresh })).status, 302, 'the 302 cookies open nothing');
+      assert.equal(
+        (await send(sim, { path: '/m2m/v2/history', cookie: fresh })).status,
+        302,
+        'the 302 cookies open nothing',
+      );
       const policy = await send(sim, { path: '/my.policy' });
       assert.equal(policy.status, 302);
       assert.match(policy.headers.location ?? '', /^\/my\.logout\.php3\?errorcode=19$/);
@@ -318,7 +385,13 @@ describe('simulator', function () {
       assert.equal((await postSegment(sim, cookie, 0, data, target, o)).status, 200);
       const empty = multipart(Buffer.alloc(0), o);
       // With a version, a trailing slash is accepted too.
-      const closing = await send(sim, { method: 'POST', path: `${segmentPath(-1, target)}/`, cookie, headers: empty.headers, body: empty.body });
+      const closing = await send(sim, {
+        method: 'POST',
+        path: `${segmentPath(-1, target)}/`,
+        cookie,
+        headers: empty.headers,
+        body: empty.body,
+      });
       assert.equal(closing.status, 200, closing.body);
       const d = deliveryOf(sim, (JSON.parse(closing.body) as { deliveryId: string }).deliveryId);
       assert.equal(d.version, '3');
@@ -401,11 +474,27 @@ describe('simulator', function () {
       const wrongOrg = await postSegment(sim, cookie, 0, Buffer.from('<a/>'), TARGET, {}, 'other-org');
       assert.equal(wrongOrg.status, 401);
       assert.match(wrongOrg.body, /may not deliver for organisationsnummer 9990000045/);
-      const wrongSurvey = await postSegment(sim, cookie, 0, Buffer.from('<a/>'), { ...TARGET, organisationsnummer: '5560160680', undersokning: 'KRITA' }, {}, 'other-org');
+      const wrongSurvey = await postSegment(
+        sim,
+        cookie,
+        0,
+        Buffer.from('<a/>'),
+        { ...TARGET, organisationsnummer: '5560160680', undersokning: 'KRITA' },
+        {},
+        'other-org',
+      );
       assert.equal(wrongSurvey.status, 401);
       assert.match(wrongSurvey.body, /undersokning KRITA/);
       assert.doesNotMatch(wrongSurvey.body, /organisationsnummer 5560160680/);
-      const ok = await postSegment(sim, cookie, 0, Buffer.from('<a/>'), { ...TARGET, organisationsnummer: '5560160680' }, {}, 'other-org');
+      const ok = await postSegment(
+        sim,
+        cookie,
+        0,
+        Buffer.from('<a/>'),
+        { ...TARGET, organisationsnummer: '5560160680' },
+        {},
+        'other-org',
+      );
       assert.equal(ok.status, 200);
     });
 
@@ -425,14 +514,26 @@ describe('simulator', function () {
         assert.match(body.errors[field][0], rule);
       }
       const { body, headers } = multipart(Buffer.from('<a/>'));
-      const badSegment = await send(sim, { method: 'POST', path: segmentPath(0).replace('/file/0/', '/file/-2/'), cookie, headers, body });
+      const badSegment = await send(sim, {
+        method: 'POST',
+        path: segmentPath(0).replace('/file/0/', '/file/-2/'),
+        cookie,
+        headers,
+        body,
+      });
       assert.equal(badSegment.status, 400);
       assert.ok((JSON.parse(badSegment.body) as { errors: Record<string, string[]> }).errors.segment);
     });
 
     it('refuses a non-multipart body 415, an oversized one 413, a malformed one 400, and keeps serving', async () => {
       const cookie = await heartbeat(sim);
-      const notMultipart = await send(sim, { method: 'POST', path: segmentPath(0), cookie, headers: { 'content-type': 'application/xml' }, body: Buffer.from('<a/>') });
+      const notMultipart = await send(sim, {
+        method: 'POST',
+        path: segmentPath(0),
+        cookie,
+        headers: { 'content-type': 'application/xml' },
+        body: Buffer.from('<a/>'),
+      });
       assert.equal(notMultipart.status, 415);
       const { headers } = multipart(Buffer.alloc(0));
       const tooLarge = await send(sim, {
@@ -446,11 +547,25 @@ describe('simulator', function () {
       assert.equal(tooLarge.status, 413);
       const truncated = multipart(Buffer.from('<a/>'));
       const cut = truncated.body.subarray(0, truncated.body.length - 10);
-      const malformed = await send(sim, { method: 'POST', path: segmentPath(0), cookie, headers: { ...truncated.headers, 'content-length': cut.length }, body: cut });
+      const malformed = await send(sim, {
+        method: 'POST',
+        path: segmentPath(0),
+        cookie,
+        headers: { ...truncated.headers, 'content-length': cut.length },
+        body: cut,
+      });
       assert.equal(malformed.status, 400);
       assert.match(malformed.body, /ends before its closing boundary/);
-      const twoParts = Buffer.from('--b\r\nContent-Disposition: form-data; name="File"\r\n\r\nx\r\n--b\r\nContent-Disposition: form-data; name="File"\r\n\r\ny\r\n--b--\r\n');
-      const two = await send(sim, { method: 'POST', path: segmentPath(0), cookie, headers: { 'content-type': 'multipart/form-data; boundary=b' }, body: twoParts });
+      const twoParts = Buffer.from(
+        '--b\r\nContent-Disposition: form-data; name="File"\r\n\r\nx\r\n--b\r\nContent-Disposition: form-data; name="File"\r\n\r\ny\r\n--b--\r\n',
+      );
+      const two = await send(sim, {
+        method: 'POST',
+        path: segmentPath(0),
+        cookie,
+        headers: { 'content-type': 'multipart/form-data; boundary=b' },
+        body: twoParts,
+      });
       assert.equal(two.status, 400);
       assert.match(two.body, /exactly one part named "File", it has 2/);
       assert.equal((await send(sim, { path: '/m2m/v2/heartbeat' })).status, 200, 'still serving');
@@ -461,17 +576,28 @@ describe('simulator', function () {
       const target = { ...TARGET, filnamn: 'abort.xml' };
       await postSegment(sim, cookie, 0, Buffer.from('<a>'), target);
       const { headers } = multipartParts({}, 1_000_000);
-      const options = { ...(await tlsOptions(sim, 'valid')), method: 'POST', agent: false, headers: { ...headers, cookie } };
+      const options = {
+        ...(await tlsOptions(sim, 'valid')),
+        method: 'POST',
+        agent: false,
+        headers: { ...headers, cookie },
+      };
       const requestsBefore = sim.stats().requests;
       await new Promise<void>((resolve) => {
         const req = https.request(new URL(segmentPath(1, target).slice(1), sim.url), options);
         req.on('error', () => resolve());
         req.write(Buffer.alloc(100_000));
-        void eventually(() => sim.stats().requests > requestsBefore, 5000, 'the request to arrive').then(() => req.destroy(), () => req.destroy());
+        void eventually(() => sim.stats().requests > requestsBefore, 5000, 'the request to arrive').then(
+          () => req.destroy(),
+          () => req.destroy(),
+        );
       });
       assert.equal((await postSegment(sim, cookie, 1, Buffer.from('</a>'), target)).status, 200);
       const closing = await postSegment(sim, cookie, -1, Buffer.alloc(0), target);
-      assert.equal(deliveryOf(sim, (JSON.parse(closing.body) as { deliveryId: string }).deliveryId).sha256, sha256(Buffer.from('<a></a>')));
+      assert.equal(
+        deliveryOf(sim, (JSON.parse(closing.body) as { deliveryId: string }).deliveryId).sha256,
+        sha256(Buffer.from('<a></a>')),
+      );
     });
   });
 
@@ -499,7 +625,12 @@ describe('simulator', function () {
   });
 
   describe('history', () => {
-    async function deliver(cookie: string, content: Buffer, filnamn: string, segmentSize = content.length): Promise<string> {
+    async function deliver(
+      cookie: string,
+      content: Buffer,
+      filnamn: string,
+      segmentSize = content.length,
+    ): Promise<string> {
       const segments: Buffer[] = [];
       for (let i = 0; i < content.length; i += segmentSize) segments.push(content.subarray(i, i + segmentSize));
       const closing = await uploadV2(sim, cookie, segments, { ...TARGET, filnamn });
@@ -517,12 +648,35 @@ describe('simulator', function () {
         const reply = await send(sim, { path: `/m2m/v2/history/${id}`, cookie });
         assert.equal(reply.status, 200);
         assert.match(reply.headers['content-type'] ?? '', /^application\/json/);
-        return JSON.parse(reply.body) as { id: string; status: string; progressStatus: number; meddelanden: string[]; undersokning: string; filformat: string; referensperiod: string; inskickatDatum: string };
+        return JSON.parse(reply.body) as {
+          id: string;
+          status: string;
+          progressStatus: number;
+          meddelanden: string[];
+          undersokning: string;
+          filformat: string;
+          referensperiod: string;
+          inskickatDatum: string;
+        };
       };
       const pending = await get(good);
       assert.deepEqual(
-        { id: pending.id, status: pending.status, progressStatus: pending.progressStatus, undersokning: pending.undersokning, filformat: pending.filformat, referensperiod: pending.referensperiod },
-        { id: good, status: 'Pågår', progressStatus: 1, undersokning: 'VINN', filformat: 'V40', referensperiod: '2022-06-30' },
+        {
+          id: pending.id,
+          status: pending.status,
+          progressStatus: pending.progressStatus,
+          undersokning: pending.undersokning,
+          filformat: pending.filformat,
+          referensperiod: pending.referensperiod,
+        },
+        {
+          id: good,
+          status: 'Pågår',
+          progressStatus: 1,
+          undersokning: 'VINN',
+          filformat: 'V40',
+          referensperiod: '2022-06-30',
+        },
       );
       assert.match(pending.inskickatDatum, /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$/);
       assert.equal(deliveryOf(sim, good).status, 'pending');
@@ -532,7 +686,10 @@ describe('simulator', function () {
       const rejected = await get(bad);
       assert.equal(rejected.progressStatus, 2);
       assert.equal(rejected.status, 'Fel');
-      assert.ok(rejected.meddelanden.some((m) => m.includes('SIMULATE-REJECT')), rejected.meddelanden.join(' | '));
+      assert.ok(
+        rejected.meddelanden.some((m) => m.includes('SIMULATE-REJECT')),
+        rejected.meddelanden.join(' | '),
+      );
       const notXmlRecord = await get(notXml);
       assert.equal(notXmlRecord.progressStatus, 2);
       assert.ok(notXmlRecord.meddelanden.some((m) => m.includes('inte XML')));
@@ -545,8 +702,13 @@ describe('simulator', function () {
       const historyBefore = sim.stats().historyRequests;
       // Another organisation sees none of them.
       const other = await heartbeat(sim, 'other-org');
-      assert.equal((await send(sim, { path: `/m2m/v2/history/${good}`, cookie: other, credentials: 'other-org' })).status, 404);
-      const otherList = JSON.parse((await send(sim, { path: '/m2m/v2/history', cookie: other, credentials: 'other-org' })).body) as { id: string }[];
+      assert.equal(
+        (await send(sim, { path: `/m2m/v2/history/${good}`, cookie: other, credentials: 'other-org' })).status,
+        404,
+      );
+      const otherList = JSON.parse(
+        (await send(sim, { path: '/m2m/v2/history', cookie: other, credentials: 'other-org' })).body,
+      ) as { id: string }[];
       assert.ok(!otherList.some((r) => r.id === good));
       const unknown = await send(sim, { path: `/m2m/v2/history/${crypto.randomUUID()}`, cookie });
       assert.equal(unknown.status, 404);
@@ -579,18 +741,27 @@ describe('simulator', function () {
       const data = Buffer.concat([Buffer.from('<a>'), crypto.randomBytes(300_000), Buffer.from('</a>')]);
       await postSegment(sim, cookie, 0, data.subarray(0, 100_000), target);
       sim.faults.resetNext(1, { match: /\/file\/1\//, afterBytes: 64 * 1024 });
-      const reset = await postSegment(sim, cookie, 1, data.subarray(100_000), target).catch((err: NodeJS.ErrnoException) => err);
+      const reset = await postSegment(sim, cookie, 1, data.subarray(100_000), target).catch(
+        (err: NodeJS.ErrnoException) => err,
+      );
       assert.ok(reset instanceof Error, 'the connection was dropped');
       assert.match(String(reset.code), /ECONNRESET|EPIPE/);
       assert.equal((await postSegment(sim, cookie, 1, data.subarray(100_000), target)).status, 200);
       const closing = await postSegment(sim, cookie, -1, Buffer.alloc(0), target);
-      assert.equal(deliveryOf(sim, (JSON.parse(closing.body) as { deliveryId: string }).deliveryId).sha256, sha256(data));
+      assert.equal(
+        deliveryOf(sim, (JSON.parse(closing.body) as { deliveryId: string }).deliveryId).sha256,
+        sha256(data),
+      );
     });
 
     it('expireSessionBeforeNext ends the sessions just before the matching request', async () => {
       const cookie = await heartbeat(sim);
       sim.faults.expireSessionBeforeNext({ match: /history/ });
-      assert.equal((await send(sim, { path: '/m2m/v2/heartbeat', cookie })).headers['set-cookie'], undefined, 'not yet');
+      assert.equal(
+        (await send(sim, { path: '/m2m/v2/heartbeat', cookie })).headers['set-cookie'],
+        undefined,
+        'not yet',
+      );
       assert.equal((await send(sim, { path: '/m2m/v2/history', cookie })).status, 302);
       const fresh = await heartbeat(sim);
       assert.equal((await send(sim, { path: '/m2m/v2/history', cookie: fresh })).status, 200, 'it fired once');
@@ -659,14 +830,22 @@ describe('simulator', function () {
         const reply = send(sim, { method: 'POST', path: segmentPath(0, target), cookie, headers, body });
         return { release: () => body.end(Buffer.concat([content, tail])), reply };
       });
-      await eventually(() => sim.stats().inFlight === 3, 10_000, () => `3 requests in flight, not ${sim.stats().inFlight}`);
+      await eventually(
+        () => sim.stats().inFlight === 3,
+        10_000,
+        () => `3 requests in flight, not ${sim.stats().inFlight}`,
+      );
       assert.equal(sim.stats().maxInFlight, 3);
       held[0].release();
       assert.equal((await held[0].reply).status, 200);
       await eventually(() => sim.stats().inFlight === 2, 10_000, 'the answered request to leave the count');
       for (const { release } of held.slice(1)) release();
       for (const { reply } of held.slice(1)) assert.equal((await reply).status, 200);
-      await eventually(() => sim.stats().inFlight === 0, 10_000, () => `no request in flight, not ${sim.stats().inFlight}`);
+      await eventually(
+        () => sim.stats().inFlight === 0,
+        10_000,
+        () => `no request in flight, not ${sim.stats().inFlight}`,
+      );
       assert.equal(sim.stats().maxInFlight, 3, 'the most at once is kept after they end');
       sim.resetMaxInFlight();
       assert.equal(sim.stats().maxInFlight, 0);
@@ -692,12 +871,28 @@ describe('simulator: timing, restricted formats, stop and memory', function () {
       historyDelayMs: 150,
       sessionIdleMs: 300,
       maxSegmentBytes: 4096,
-      clients: [{ name: 'v40-only', organisationsnummer: '9990000045', undersokningar: ['VINN'], filformat: ['V40'], passphrase: 'another secret' }],
+      clients: [
+        {
+          name: 'v40-only',
+          organisationsnummer: '9990000045',
+          undersokningar: ['VINN'],
+          filformat: ['V40'],
+          passphrase: 'another secret',
+        },
+      ],
     });
     try {
       assert.deepEqual(Object.keys(sim.certificates), ['v40-only']);
       const cookie = await heartbeat(sim, 'v40-only');
-      const refused = await postSegment(sim, cookie, 0, Buffer.from('<a/>'), { ...TARGET, filformat: 'V10' }, {}, 'v40-only');
+      const refused = await postSegment(
+        sim,
+        cookie,
+        0,
+        Buffer.from('<a/>'),
+        { ...TARGET, filformat: 'V10' },
+        {},
+        'v40-only',
+      );
       assert.equal(refused.status, 401);
       assert.match(refused.body, /filformat V10/);
       // A chunked body (no content-length) over maxSegmentBytes is refused while it streams.
@@ -727,14 +922,31 @@ describe('simulator: timing, restricted formats, stop and memory', function () {
   });
 
   it('the scb-m2m-simulator command prints URL, CA and certificates, logs requests and stops on SIGTERM', async () => {
-    const { child, exited, output } = runNode(path.join(__dirname, '..', '..', 'simulator', 'cli.js'), ['--port', '0', '--dir', path.join(dir, 'cli'), '--history-delay', '10']);
+    const { child, exited, output } = runNode(path.join(__dirname, '..', '..', 'simulator', 'cli.js'), [
+      '--port',
+      '0',
+      '--dir',
+      path.join(dir, 'cli'),
+      '--history-delay',
+      '10',
+    ]);
     try {
-      await eventually(() => output().includes('Press Ctrl-C to stop.'), 10_000, () => `the banner, got: ${output()}`);
+      await eventually(
+        () => output().includes('Press Ctrl-C to stop.'),
+        10_000,
+        () => `the banner, got: ${output()}`,
+      );
       const url = /listening on (https:\/\/127\.0\.0\.1:\d+\/)/.exec(output())?.[1];
       assert.ok(url, output());
-      assert.match(output(), /API roots: +https:\/\/127\.0\.0\.1:\d+\/m2m\/v2\/ +and +https:\/\/127\.0\.0\.1:\d+\/m2m\/v1\//);
+      assert.match(
+        output(),
+        /API roots: +https:\/\/127\.0\.0\.1:\d+\/m2m\/v2\/ +and +https:\/\/127\.0\.0\.1:\d+\/m2m\/v1\//,
+      );
       const caPath = /CA file: +(\S+)/.exec(output())?.[1] ?? '';
-      const valid = /valid +(\S+\.pfx)\s+passphrase "([^"]+)", organisationsnummer (\d{10}), undersokningar VINN, KRITA/.exec(output());
+      const valid =
+        /valid +(\S+\.pfx)\s+passphrase "([^"]+)", organisationsnummer (\d{10}), undersokningar VINN, KRITA/.exec(
+          output(),
+        );
       assert.ok(valid, output());
       // The printed paths and passphrase are enough to talk to it.
       const tlsFiles = { ca: await fs.readFile(caPath), pfx: await fs.readFile(valid[1]), passphrase: valid[2] };
@@ -747,7 +959,11 @@ describe('simulator: timing, restricted formats, stop and memory', function () {
           .on('error', reject);
       });
       assert.equal(reply, 200);
-      await eventually(() => /valid GET \/m2m\/v2\/heartbeat -> 200/.test(output()), 5000, () => `the request log line, got: ${output()}`);
+      await eventually(
+        () => /valid GET \/m2m\/v2\/heartbeat -> 200/.test(output()),
+        5000,
+        () => `the request log line, got: ${output()}`,
+      );
     } finally {
       child.kill('SIGTERM');
     }
@@ -818,7 +1034,9 @@ describe('simulator: timing, restricted formats, stop and memory', function () {
       assert.equal(d.size, size);
       assert.equal(d.sha256, expected);
       const growthMb = (rssPeak - rssBefore) / 1024 / 1024;
-      console.log(`      ${(size / 1024 / 1024).toFixed(0)} MB in ${segment} segments: ${(size / 1024 / 1024 / seconds).toFixed(0)} MB/s, RSS growth ${growthMb.toFixed(1)} MB`);
+      console.log(
+        `      ${(size / 1024 / 1024).toFixed(0)} MB in ${segment} segments: ${(size / 1024 / 1024 / seconds).toFixed(0)} MB/s, RSS growth ${growthMb.toFixed(1)} MB`,
+      );
       // Client and simulator share this process; a buffered file would add its own size.
       assert.ok(growthMb < size / 1024 / 1024 / 2, `RSS grew ${growthMb.toFixed(1)} MB for a ${size} byte file`);
     } finally {
@@ -841,7 +1059,11 @@ describe('simulator: options for what SCB may do otherwise', function () {
   });
 
   /** A simulator with these options for one test, stopped after it. */
-  async function withSimulator(name: string, options: Parameters<typeof startSimulator>[0], run: (sim: Simulator) => Promise<void>): Promise<void> {
+  async function withSimulator(
+    name: string,
+    options: Parameters<typeof startSimulator>[0],
+    run: (sim: Simulator) => Promise<void>,
+  ): Promise<void> {
     const sim = await startSimulator({ dir: path.join(dir, name), clients: VALID_ONLY, ...options });
     try {
       await run(sim);
@@ -861,7 +1083,10 @@ describe('simulator: options for what SCB may do otherwise', function () {
       const cookie = await heartbeat(sim);
       const id = await deliverOne(sim, cookie, Buffer.from('<a>SIMULATE-REJECT</a>'), 'p.xml');
       sim.settleHistory();
-      const record = JSON.parse((await send(sim, { path: `/m2m/v2/history/${id}`, cookie })).body) as Record<string, unknown>;
+      const record = JSON.parse((await send(sim, { path: `/m2m/v2/history/${id}`, cookie })).body) as Record<
+        string,
+        unknown
+      >;
       assert.equal(record.Id, id);
       assert.equal(record.Status, 'Fel');
       assert.equal(record.ProgressStatus, 2);
@@ -869,7 +1094,10 @@ describe('simulator: options for what SCB may do otherwise', function () {
       assert.ok((record.Meddelanden as string[]).some((m) => m.includes('SIMULATE-REJECT')));
       assert.ok(!('id' in record) && !('status' in record), Object.keys(record).join(', '));
       const list = JSON.parse((await send(sim, { path: '/m2m/v2/history', cookie })).body) as Record<string, unknown>[];
-      assert.deepEqual(list.map((r) => r.Id), [id]);
+      assert.deepEqual(
+        list.map((r) => r.Id),
+        [id],
+      );
     });
   });
 
@@ -878,18 +1106,38 @@ describe('simulator: options for what SCB may do otherwise', function () {
       const cookie = await heartbeat(sim);
       const id = await deliverOne(sim, cookie, Buffer.from('<a>SIMULATE-REJECT</a>'), 'r.xml');
       type Row = { Id: string; ParentId: string; Status: string; ProgressStatus: number; Meddelanden: string[] };
-      type Head = { Id: string; Status: string; ProgressStatus: number; LatestInskickningsId: string; HasChildren: boolean; Rapportrader: Row[]; BlankettNamn: string };
+      type Head = {
+        Id: string;
+        Status: string;
+        ProgressStatus: number;
+        LatestInskickningsId: string;
+        HasChildren: boolean;
+        Rapportrader: Row[];
+        BlankettNamn: string;
+      };
       const get = async () => JSON.parse((await send(sim, { path: `/m2m/v2/history/${id}`, cookie })).body) as Head;
       const pending = await get();
       assert.equal(pending.LatestInskickningsId, id);
       assert.notEqual(pending.Id, id);
-      assert.deepEqual([pending.Status, pending.ProgressStatus, pending.BlankettNamn, pending.HasChildren], ['Pågår', 1, 'V40', true]);
-      assert.deepEqual(pending.Rapportrader.map((r) => [r.Status, r.ProgressStatus, r.ParentId]), [['Mottagen', 3, pending.Id]]);
+      assert.deepEqual(
+        [pending.Status, pending.ProgressStatus, pending.BlankettNamn, pending.HasChildren],
+        ['Pågår', 1, 'V40', true],
+      );
+      assert.deepEqual(
+        pending.Rapportrader.map((r) => [r.Status, r.ProgressStatus, r.ParentId]),
+        [['Mottagen', 3, pending.Id]],
+      );
       sim.settleHistory();
       const decided = await get();
       assert.equal(decided.Id, pending.Id, 'the head keeps its id');
       assert.deepEqual([decided.Status, decided.ProgressStatus], ['Fel', 2]);
-      assert.deepEqual(decided.Rapportrader.map((r) => [r.Status, r.ProgressStatus]), [['Mottagen', 3], ['Fel', 2]]);
+      assert.deepEqual(
+        decided.Rapportrader.map((r) => [r.Status, r.ProgressStatus]),
+        [
+          ['Mottagen', 3],
+          ['Fel', 2],
+        ],
+      );
       assert.ok(decided.Rapportrader[1].Meddelanden.some((m) => m.includes('SIMULATE-REJECT')));
       assert.ok(!('Meddelanden' in decided), 'the head carries no messages');
     });
@@ -902,7 +1150,11 @@ describe('simulator: options for what SCB may do otherwise', function () {
       const id = await deliverOne(sim, cookie, XML('late'), 'late.xml');
       const status = async () => (await send(sim, { path: `/m2m/v2/history/${id}`, cookie })).status;
       assert.equal(await status(), 404);
-      assert.deepEqual(JSON.parse((await send(sim, { path: '/m2m/v2/history', cookie })).body), [], 'the list does not know it either');
+      assert.deepEqual(
+        JSON.parse((await send(sim, { path: '/m2m/v2/history', cookie })).body),
+        [],
+        'the list does not know it either',
+      );
       await eventually(async () => (await status()) === 200, 5000, 'history to know the upload');
       assert.ok(Date.now() - closedAt >= 400, `known after ${Date.now() - closedAt} ms`);
     });
@@ -936,7 +1188,12 @@ describe('simulator: options for what SCB may do otherwise', function () {
   it("clientCert 'renegotiate': no certificate in the first handshake (TLS 1.2), asked for by renegotiation once per connection", async () => {
     await withSimulator('renegotiate', { clientCert: 'renegotiate' }, async (sim) => {
       // The first handshake completes without a certificate, at TLS 1.2 at most.
-      const bare = tls.connect({ host: '127.0.0.1', port: sim.port, ca: sim.caPem, checkServerIdentity: () => undefined });
+      const bare = tls.connect({
+        host: '127.0.0.1',
+        port: sim.port,
+        ca: sim.caPem,
+        checkServerIdentity: () => undefined,
+      });
       const outcome = await new Promise<{ protocol: string | null; error?: string }>((resolve) => {
         let protocol: string | null = null;
         bare.on('secureConnect', () => {
@@ -958,11 +1215,17 @@ describe('simulator: options for what SCB may do otherwise', function () {
       const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca, pfx, passphrase });
       const request = (o: { method?: string; path: string; cookie?: string }) =>
         new Promise<Reply>((resolve, reject) => {
-          const req = https.request(new URL(o.path.slice(1), sim.url), { agent, method: o.method ?? 'GET', headers: o.cookie ? { cookie: o.cookie } : {} }, (res) => {
-            const chunks: Buffer[] = [];
-            res.on('data', (c: Buffer) => chunks.push(c));
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
-          });
+          const req = https.request(
+            new URL(o.path.slice(1), sim.url),
+            { agent, method: o.method ?? 'GET', headers: o.cookie ? { cookie: o.cookie } : {} },
+            (res) => {
+              const chunks: Buffer[] = [];
+              res.on('data', (c: Buffer) => chunks.push(c));
+              res.on('end', () =>
+                resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }),
+              );
+            },
+          );
           req.on('error', reject);
           req.end();
         });
@@ -993,24 +1256,46 @@ describe('simulator: options for what SCB may do otherwise', function () {
     assert.equal(await bad.exited, 2);
     assert.match(bad.output(), /--history-shape must be one of camel, pascal, rapporthuvud, got "snake"/);
 
-    const { child, exited, output } = run(['--client-cert', 'renegotiate', '--history-shape', 'pascal', '--history-unknown-for', '0', '--segments-survive-session-renewal']);
+    const { child, exited, output } = run([
+      '--client-cert',
+      'renegotiate',
+      '--history-shape',
+      'pascal',
+      '--history-unknown-for',
+      '0',
+      '--segments-survive-session-renewal',
+    ]);
     try {
-      await eventually(() => output().includes('Press Ctrl-C to stop.'), 10_000, () => `the banner, got: ${output()}`);
+      await eventually(
+        () => output().includes('Press Ctrl-C to stop.'),
+        10_000,
+        () => `the banner, got: ${output()}`,
+      );
       const url = /listening on (https:\/\/127\.0\.0\.1:\d+\/)/.exec(output())?.[1];
       const valid = /valid +(\S+\.pfx)\s+passphrase "([^"]+)"/.exec(output());
       assert.ok(url && valid, output());
-      const tlsFiles = { ca: await fs.readFile(path.join(dir, 'cli', 'ca.pem')), pfx: await fs.readFile(valid[1]), passphrase: valid[2] };
+      const tlsFiles = {
+        ca: await fs.readFile(path.join(dir, 'cli', 'ca.pem')),
+        pfx: await fs.readFile(valid[1]),
+        passphrase: valid[2],
+      };
       const reply = await new Promise<{ status: number; protocol: string | null }>((resolve, reject) => {
         https
           .get(`${url}m2m/v2/heartbeat`, { agent: false, ...tlsFiles }, (res) => {
             res.resume();
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, protocol: (res.socket as tls.TLSSocket).getProtocol() }));
+            res.on('end', () =>
+              resolve({ status: res.statusCode ?? 0, protocol: (res.socket as tls.TLSSocket).getProtocol() }),
+            );
           })
           .on('error', reject);
       });
       assert.deepEqual(reply, { status: 200, protocol: 'TLSv1.2' });
       // The log names the certificate shown in the renegotiation.
-      await eventually(() => /valid GET \/m2m\/v2\/heartbeat -> 200/.test(output()), 5000, () => `the request log line, got: ${output()}`);
+      await eventually(
+        () => /valid GET \/m2m\/v2\/heartbeat -> 200/.test(output()),
+        5000,
+        () => `the request log line, got: ${output()}`,
+      );
     } finally {
       child.kill('SIGTERM');
     }
@@ -1018,8 +1303,14 @@ describe('simulator: options for what SCB may do otherwise', function () {
   });
 
   it('refuses unknown values of the new options', async () => {
-    await assert.rejects(startSimulator({ dir: path.join(dir, 'bad1'), historyShape: 'snake' as 'camel' }), /historyShape/);
-    await assert.rejects(startSimulator({ dir: path.join(dir, 'bad2'), clientCert: 'later' as 'handshake' }), /clientCert/);
+    await assert.rejects(
+      startSimulator({ dir: path.join(dir, 'bad1'), historyShape: 'snake' as 'camel' }),
+      /historyShape/,
+    );
+    await assert.rejects(
+      startSimulator({ dir: path.join(dir, 'bad2'), clientCert: 'later' as 'handshake' }),
+      /clientCert/,
+    );
     await assert.rejects(startSimulator({ dir: path.join(dir, 'bad3'), unknownForMs: -1 }), /unknownForMs/);
   });
 });

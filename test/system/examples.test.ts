@@ -21,7 +21,10 @@ const ROOT = path.join(__dirname, '..', '..');
 const EXAMPLES_DIR = path.join(ROOT, 'examples');
 /** The Node-RED under test: the dev dependency, or SCB_M2M_NODE_RED (scripts/test-node-red-5.sh). */
 const NODE_RED_DIR = process.env.SCB_M2M_NODE_RED ?? path.dirname(require.resolve('node-red/package.json'));
-const CORE_DIR = path.join(path.dirname(require.resolve('@node-red/nodes/package.json', { paths: [NODE_RED_DIR] })), 'core');
+const CORE_DIR = path.join(
+  path.dirname(require.resolve('@node-red/nodes/package.json', { paths: [NODE_RED_DIR] })),
+  'core',
+);
 /** Core types the test helper loads by itself when a flow uses them. */
 const HELPER_PRELOADED = new Set(['catch', 'status', 'complete']);
 /** The one flow-level type that is no node module: a tab (flow) holding the nodes. */
@@ -34,14 +37,18 @@ function registeredTypes(dir: string): Map<string, string> {
     if (!entry.isFile() || !entry.name.endsWith('.html') || entry.parentPath.includes(`${path.sep}locales`)) continue;
     const html = path.join(entry.parentPath, entry.name);
     const text = fs.readFileSync(html, 'utf8');
-    for (const match of text.matchAll(/RED\.nodes\.registerType\(\s*["']([^"']+)["']/g)) types.set(match[1], html.replace(/\.html$/, '.js'));
+    for (const match of text.matchAll(/RED\.nodes\.registerType\(\s*["']([^"']+)["']/g))
+      types.set(match[1], html.replace(/\.html$/, '.js'));
   }
   return types;
 }
 
 const CORE_TYPES = registeredTypes(CORE_DIR);
 const OUR_TYPES = registeredTypes(path.join(ROOT, 'nodes'));
-const EXAMPLE_FILES = fs.readdirSync(EXAMPLES_DIR).filter((name) => name.endsWith('.json')).sort();
+const EXAMPLE_FILES = fs
+  .readdirSync(EXAMPLES_DIR)
+  .filter((name) => name.endsWith('.json'))
+  .sort();
 
 function readExample(name: string): FlowNode[] {
   return JSON.parse(fs.readFileSync(path.join(EXAMPLES_DIR, name), 'utf8')) as FlowNode[];
@@ -58,7 +65,8 @@ function secretsIn(value: unknown, where: string): string[] {
   if (value && typeof value === 'object') {
     return Object.entries(value).flatMap(([key, inner]) => {
       const at = `${where}.${key}`;
-      if (key === 'credentials' || (SECRET_NAME.test(key) && inner !== '' && inner !== undefined)) return [`${at} is set`];
+      if (key === 'credentials' || (SECRET_NAME.test(key) && inner !== '' && inner !== undefined))
+        return [`${at} is set`];
       return secretsIn(inner, at);
     });
   }
@@ -73,7 +81,11 @@ const IMPORT_TAB = 'imported';
  */
 function asImported(flow: FlowNode[], simulator: Simulator) {
   const needsTab = (n: FlowNode) => n.z === undefined && n.type !== 'scb-m2m-config' && n.type !== 'tab';
-  if (flow.some(needsTab)) flow = [{ id: IMPORT_TAB, type: 'tab', label: 'imported' }, ...flow.map((n) => (needsTab(n) ? { ...n, z: IMPORT_TAB } : n))];
+  if (flow.some(needsTab))
+    flow = [
+      { id: IMPORT_TAB, type: 'tab', label: 'imported' },
+      ...flow.map((n) => (needsTab(n) ? { ...n, z: IMPORT_TAB } : n)),
+    ];
   const configs = flow.filter((n) => n.type === 'scb-m2m-config');
   assert.equal(configs.length, 1, 'one config node');
   const certificate = simulator.certificates.valid;
@@ -93,9 +105,11 @@ async function loadExample(name: string, simulator: Simulator, edit?: (flow: Flo
   const { flow, credentials } = asImported(readExample(name), simulator);
   edit?.(flow);
   const coreFiles = new Set(
-    flow.filter((n) => CORE_TYPES.has(n.type) && !HELPER_PRELOADED.has(n.type)).map((n) => CORE_TYPES.get(n.type) as string),
+    flow
+      .filter((n) => CORE_TYPES.has(n.type) && !HELPER_PRELOADED.has(n.type))
+      .map((n) => CORE_TYPES.get(n.type) as string),
   );
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
+
   const coreModules = [...coreFiles].map((file) => require(file) as unknown);
   await helper.load([...scbNodes, ...coreModules], flow, credentials);
 }
@@ -162,9 +176,17 @@ describe('example flows', function () {
       const ids = new Set(flow.map((n) => n.id));
 
       it('uses only our node types and core ones that Node-RED registers', () => {
-        assert.ok(CORE_TYPES.has('file in') && CORE_TYPES.has('watch') && OUR_TYPES.size === 4, 'the registered types were found');
-        const unknown = flow.filter((n) => !CORE_TYPES.has(n.type) && !OUR_TYPES.has(n.type) && !STRUCTURAL_TYPES.has(n.type));
-        assert.deepEqual(unknown.map((n) => `${n.id}: ${n.type}`), []);
+        assert.ok(
+          CORE_TYPES.has('file in') && CORE_TYPES.has('watch') && OUR_TYPES.size === 4,
+          'the registered types were found',
+        );
+        const unknown = flow.filter(
+          (n) => !CORE_TYPES.has(n.type) && !OUR_TYPES.has(n.type) && !STRUCTURAL_TYPES.has(n.type),
+        );
+        assert.deepEqual(
+          unknown.map((n) => `${n.id}: ${n.type}`),
+          [],
+        );
       });
 
       it('is wired to nodes that exist, with unique ids', () => {
@@ -172,24 +194,37 @@ describe('example flows', function () {
         const dangling: string[] = [];
         for (const n of flow) {
           for (const target of (n.wires ?? []).flat()) if (!ids.has(target)) dangling.push(`${n.id} → ${target}`);
-          for (const target of (Array.isArray(n.scope) ? n.scope : []) as string[]) if (!ids.has(target)) dangling.push(`${n.id} scope ${target}`);
-          if (typeof n.config === 'string' && flow.find((c) => c.id === n.config)?.type !== 'scb-m2m-config') dangling.push(`${n.id} config ${n.config}`);
-          if (n.z !== undefined && flow.find((t) => t.id === n.z)?.type !== 'tab') dangling.push(`${n.id} tab ${String(n.z)}`);
+          for (const target of (Array.isArray(n.scope) ? n.scope : []) as string[])
+            if (!ids.has(target)) dangling.push(`${n.id} scope ${target}`);
+          if (typeof n.config === 'string' && flow.find((c) => c.id === n.config)?.type !== 'scb-m2m-config')
+            dangling.push(`${n.id} config ${n.config}`);
+          if (n.z !== undefined && flow.find((t) => t.id === n.z)?.type !== 'tab')
+            dangling.push(`${n.id} tab ${String(n.z)}`);
         }
         assert.deepEqual(dangling, []);
       });
 
       it('explains itself in a comment node', () => {
         const comments = flow.filter((n) => n.type === 'comment');
-        assert.ok(comments.length >= 1 && comments.every((c) => String(c.info).includes('## What to set')), 'a comment with "What to set"');
+        assert.ok(
+          comments.length >= 1 && comments.every((c) => String(c.info).includes('## What to set')),
+          'a comment with "What to set"',
+        );
       });
 
-      it("sends the reader to the dialog fields by the names the editor shows", () => {
+      it('sends the reader to the dialog fields by the names the editor shows', () => {
         const label = (type: string) =>
-          (JSON.parse(fs.readFileSync(path.join(ROOT, 'nodes', type, 'locales', 'en-US', `${type}.json`), 'utf8')) as Record<string, { label: { config: string } }>)[type].label.config;
+          (
+            JSON.parse(
+              fs.readFileSync(path.join(ROOT, 'nodes', type, 'locales', 'en-US', `${type}.json`), 'utf8'),
+            ) as Record<string, { label: { config: string } }>
+          )[type].label.config;
         for (const comment of flow.filter((n) => n.type === 'comment')) {
           for (const [, field] of String(comment.info).matchAll(/pencil next to \*([^*]+)\*/g)) {
-            assert.ok(['scb-m2m-heartbeat', 'scb-m2m-upload', 'scb-m2m-history'].every((type) => label(type) === field), `"${field}" is the config field's label`);
+            assert.ok(
+              ['scb-m2m-heartbeat', 'scb-m2m-upload', 'scb-m2m-history'].every((type) => label(type) === field),
+              `"${field}" is the config field's label`,
+            );
           }
         }
       });
@@ -207,7 +242,13 @@ describe('example flows', function () {
   }
 
   it('share one config node id, so importing a second example reuses the configured certificate', () => {
-    const configIds = new Set(EXAMPLE_FILES.flatMap((name) => readExample(name).filter((n) => n.type === 'scb-m2m-config').map((n) => n.id)));
+    const configIds = new Set(
+      EXAMPLE_FILES.flatMap((name) =>
+        readExample(name)
+          .filter((n) => n.type === 'scb-m2m-config')
+          .map((n) => n.id),
+      ),
+    );
     assert.equal(configIds.size, 1);
   });
 
@@ -215,7 +256,10 @@ describe('example flows', function () {
     let simulator: Simulator;
     let dir: string;
     const savedEnv = Object.fromEntries(
-      ['SCB_M2M_OUTBOX', 'SCB_M2M_DONE', 'SCB_M2M_REJECTED', 'SCB_M2M_WEBHOOK_URL', 'HOME'].map((name) => [name, process.env[name]]),
+      ['SCB_M2M_OUTBOX', 'SCB_M2M_DONE', 'SCB_M2M_REJECTED', 'SCB_M2M_WEBHOOK_URL', 'HOME'].map((name) => [
+        name,
+        process.env[name],
+      ]),
     );
 
     before(async () => {
@@ -292,26 +336,54 @@ describe('example flows', function () {
       fs.writeFileSync(rejected, '<Report><!-- SIMULATE-REJECT --></Report>\n');
       fs.writeFileSync(failing, '<Report/>\n');
 
-      const byStatus = new Map((await within(results, 20_000, 'three results at the debug node')).map((m) => [(m.result as { status: string }).status, m]));
+      const byStatus = new Map(
+        (await within(results, 20_000, 'three results at the debug node')).map((m) => [
+          (m.result as { status: string }).status,
+          m,
+        ]),
+      );
       const resultOf = (status: string) => byStatus.get(status)?.result as Record<string, unknown> | undefined;
       const lineOf = (status: string) => String(byStatus.get(status)?.payload);
       assert.equal(resultOf('accepted')?.file, ok);
       assert.equal(resultOf('accepted')?.movedTo, path.join(done, 'V40_ok.xml'));
-      assert.equal(lineOf('accepted'), `ACCEPTED V40_ok.xml (VINN, ${String(byStatus.get('accepted')?.referensperiod)}): moved to ${done}`, 'one line a person reads');
+      assert.equal(
+        lineOf('accepted'),
+        `ACCEPTED V40_ok.xml (VINN, ${String(byStatus.get('accepted')?.referensperiod)}): moved to ${done}`,
+        'one line a person reads',
+      );
       assert.equal(resultOf('rejected')?.file, rejected);
-      assert.match(lineOf('rejected'), /^REJECTED V40_rejected\.xml \(VINN, \d{4}-\d\d-\d\d\): .*SIMULATE-REJECT.*It stays in the outbox/, "SCB's reason in the line");
+      assert.match(
+        lineOf('rejected'),
+        /^REJECTED V40_rejected\.xml \(VINN, \d{4}-\d\d-\d\d\): .*SIMULATE-REJECT.*It stays in the outbox/,
+        "SCB's reason in the line",
+      );
       assert.equal(resultOf('failed')?.file, failing);
       assert.equal(resultOf('failed')?.statusCode, 401);
-      assert.match(lineOf('failed'), /^NOT DELIVERED V40_fail\.xml: .+ fix the cause, then save it again\.$/, 'the reason and what to do');
+      assert.match(
+        lineOf('failed'),
+        /^NOT DELIVERED V40_fail\.xml: .+ fix the cause, then save it again\.$/,
+        'the reason and what to do',
+      );
 
-      await waitUntil(() => isFile(path.join(done, 'V40_ok.xml')) && !fs.existsSync(ok), 'the accepted file moved to done', 10_000);
+      await waitUntil(
+        () => isFile(path.join(done, 'V40_ok.xml')) && !fs.existsSync(ok),
+        'the accepted file moved to done',
+        10_000,
+      );
       assert.equal(fs.readFileSync(path.join(done, 'V40_ok.xml'), 'utf8'), content, 'moved intact');
       await within(removal, 10_000, 'the removal event filtered out');
       assert.deepEqual(fs.readdirSync(done), ['V40_ok.xml']);
       assert.ok(isFile(rejected) && isFile(failing), 'rejected and failed files stay in the outbox');
       assert.deepEqual(toUpload.sort(), [failing, ok, rejected], 'each file went to the upload once');
-      const delivered = simulator.deliveries().map((d) => d.filnamn).sort();
-      assert.deepEqual(delivered, ['V40_ok.xml', 'V40_rejected.xml'], 'one delivery each at the simulator; none for the refused one');
+      const delivered = simulator
+        .deliveries()
+        .map((d) => d.filnamn)
+        .sort();
+      assert.deepEqual(
+        delivered,
+        ['V40_ok.xml', 'V40_rejected.xml'],
+        'one delivery each at the simulator; none for the refused one',
+      );
     });
 
     it('02: the same file saved again after it was accepted is not sent twice; a history failure says "delivered, result unknown"', async () => {
@@ -339,7 +411,10 @@ describe('example flows', function () {
       const unknown = messages('02-result', 1);
       fs.writeFileSync(path.join(outbox, 'V40_unknown.xml'), '<Report n="unknown"/>\n');
       const [result] = await within(unknown, 20_000, 'the history failure');
-      assert.match(String(result.payload), /^DELIVERED, RESULT UNKNOWN V40_unknown\.xml \(uploadId [\w-]+\): .+ Do not send it again/);
+      assert.match(
+        String(result.payload),
+        /^DELIVERED, RESULT UNKNOWN V40_unknown\.xml \(uploadId [\w-]+\): .+ Do not send it again/,
+      );
       assert.ok(isFile(path.join(outbox, 'V40_unknown.xml')), 'the file stays in the outbox');
     });
 
@@ -376,7 +451,10 @@ describe('example flows', function () {
       const warning = nextMessage('04-warning');
       helper.getNode('04-inject').receive({});
       const msg = await within(warning, 10_000, 'the warning');
-      assert.equal(msg.payload, `The SCB certificate expires in ${info.daysLeft} days (${info.validTo}): order a new one from SCB. ${info.subject}`);
+      assert.equal(
+        msg.payload,
+        `The SCB certificate expires in ${info.daysLeft} days (${info.validTo}): order a new one from SCB. ${info.subject}`,
+      );
       assert.equal(passed, 0);
     });
 
@@ -422,13 +500,17 @@ describe('example flows', function () {
       );
     });
 
-    it('05: each decision is posted once to the chat webhook as one readable line; a rejection carries SCB\'s reason', async () => {
+    it("05: each decision is posted once to the chat webhook as one readable line; a rejection carries SCB's reason", async () => {
       const outbox = path.join(dir, 'outbox');
       const done = path.join(dir, 'done');
       fs.mkdirSync(outbox);
       const chat = await startWebhook(200);
       try {
-        Object.assign(process.env, { SCB_M2M_OUTBOX: outbox, SCB_M2M_DONE: done, SCB_M2M_WEBHOOK_URL: `${chat.url}/hooks/scb` });
+        Object.assign(process.env, {
+          SCB_M2M_OUTBOX: outbox,
+          SCB_M2M_DONE: done,
+          SCB_M2M_WEBHOOK_URL: `${chat.url}/hooks/scb`,
+        });
         await loadExample('05 - Notify on the result.json', simulator);
         await watching(outbox, '05-settle');
         let toChat = 0;
@@ -436,10 +518,17 @@ describe('example flows', function () {
         const posted = messages('05-posted', 2);
         const ok = path.join(outbox, 'V40_notify_ok.xml');
         fs.writeFileSync(ok, '<Report ReportingAgentCode="9990000045"><Holder n="notify"/></Report>\n');
-        fs.writeFileSync(path.join(outbox, 'V40_notify_rejected.xml'), '<Report n="notify"><!-- SIMULATE-REJECT --></Report>\n');
+        fs.writeFileSync(
+          path.join(outbox, 'V40_notify_rejected.xml'),
+          '<Report n="notify"><!-- SIMULATE-REJECT --></Report>\n',
+        );
 
         const answered = await within(posted, 20_000, 'two posts the chat answered');
-        await waitUntil(() => isFile(path.join(done, 'V40_notify_ok.xml')) && !fs.existsSync(ok), 'the accepted file moved to done', 10_000);
+        await waitUntil(
+          () => isFile(path.join(done, 'V40_notify_ok.xml')) && !fs.existsSync(ok),
+          'the accepted file moved to done',
+          10_000,
+        );
         assert.equal(chat.posts.length, 2, 'one post per decision');
         assert.equal(toChat, 2, 'nothing else on its way to the chat');
         for (const post of chat.posts) {
@@ -451,7 +540,11 @@ describe('example flows', function () {
         const period = String(answered[0].referensperiod);
         assert.match(period, /^\d{4}-\d\d-\d\d$/);
         assert.equal(texts[0], `ACCEPTED V40_notify_ok.xml (VINN, ${period}): moved to ${done}`);
-        assert.match(texts[1], /^REJECTED V40_notify_rejected\.xml \(VINN, \d{4}-\d\d-\d\d\): .*SIMULATE-REJECT.*It stays in the outbox/, "SCB's reason in the post");
+        assert.match(
+          texts[1],
+          /^REJECTED V40_notify_rejected\.xml \(VINN, \d{4}-\d\d-\d\d\): .*SIMULATE-REJECT.*It stays in the outbox/,
+          "SCB's reason in the post",
+        );
         assert.deepEqual(answered.map((m) => m.line).sort(), texts, 'the posted lines are the ones the chat answered');
       } finally {
         await chat.close();
@@ -463,14 +556,21 @@ describe('example flows', function () {
       fs.mkdirSync(outbox);
       const chat = await startWebhook(404);
       try {
-        Object.assign(process.env, { SCB_M2M_OUTBOX: outbox, SCB_M2M_DONE: path.join(dir, 'done'), SCB_M2M_WEBHOOK_URL: `${chat.url}/hooks/gone` });
+        Object.assign(process.env, {
+          SCB_M2M_OUTBOX: outbox,
+          SCB_M2M_DONE: path.join(dir, 'done'),
+          SCB_M2M_WEBHOOK_URL: `${chat.url}/hooks/gone`,
+        });
         await loadExample('05 - Notify on the result.json', simulator);
         await watching(outbox, '05-settle');
         const refused = messages('05-result', 2);
         fs.writeFileSync(path.join(outbox, 'V40_notify_refused.xml'), '<Report n="refused"/>\n');
         const lines = (await within(refused, 20_000, 'the decision and the refusal')).map((m) => String(m.payload));
         assert.match(lines[0], /^ACCEPTED V40_notify_refused\.xml /);
-        assert.equal(lines[1], `NOT NOTIFIED: the chat answered 404 to: ${lines[0]}. Check the webhook URL (SCB_M2M_WEBHOOK_URL or this tab's WEBHOOK_URL).`);
+        assert.equal(
+          lines[1],
+          `NOT NOTIFIED: the chat answered 404 to: ${lines[0]}. Check the webhook URL (SCB_M2M_WEBHOOK_URL or this tab's WEBHOOK_URL).`,
+        );
         assert.equal(chat.posts.length, 1);
         await helper.unload();
 
@@ -479,9 +579,14 @@ describe('example flows', function () {
         await watching(outbox, '05-settle');
         const unset = messages('05-result', 2);
         fs.writeFileSync(path.join(outbox, 'V40_notify_unset.xml'), '<Report n="unset"/>\n');
-        const [decision, notNotified] = (await within(unset, 20_000, 'the decision and the missing URL')).map((m) => String(m.payload));
+        const [decision, notNotified] = (await within(unset, 20_000, 'the decision and the missing URL')).map((m) =>
+          String(m.payload),
+        );
         assert.match(decision, /^ACCEPTED V40_notify_unset\.xml /);
-        assert.match(notNotified, /^NOT NOTIFIED: .+ \(ACCEPTED V40_notify_unset\.xml .+\)\. Check the webhook URL \(SCB_M2M_WEBHOOK_URL or this tab's WEBHOOK_URL\) and that Node-RED can reach the chat\.$/);
+        assert.match(
+          notNotified,
+          /^NOT NOTIFIED: .+ \(ACCEPTED V40_notify_unset\.xml .+\)\. Check the webhook URL \(SCB_M2M_WEBHOOK_URL or this tab's WEBHOOK_URL\) and that Node-RED can reach the chat\.$/,
+        );
         assert.equal(chat.posts.length, 1, 'nothing posted without a URL');
       } finally {
         await chat.close();
@@ -503,32 +608,84 @@ describe('example flows', function () {
       const results = messages('06-result', 3);
       // New folders with a file in them at once, as a copy of a folder tree makes them.
       for (const folder of [plain, versioned, misplaced]) fs.mkdirSync(path.join(outbox, folder), { recursive: true });
-      fs.writeFileSync(path.join(outbox, plain, 'V40_layout.xml'), '<Report ReportingAgentCode="9990000045"><Holder n="layout"/></Report>\n');
-      fs.writeFileSync(path.join(outbox, versioned, 'V40_layout_rejected.xml'), '<Report n="layout"><!-- SIMULATE-REJECT --></Report>\n');
+      fs.writeFileSync(
+        path.join(outbox, plain, 'V40_layout.xml'),
+        '<Report ReportingAgentCode="9990000045"><Holder n="layout"/></Report>\n',
+      );
+      fs.writeFileSync(
+        path.join(outbox, versioned, 'V40_layout_rejected.xml'),
+        '<Report n="layout"><!-- SIMULATE-REJECT --></Report>\n',
+      );
       fs.writeFileSync(path.join(outbox, misplaced, 'V40_layout_lost.xml'), '<Report n="lost"/>\n');
 
-      const byTopic = new Map((await within(results, 20_000, 'three results')).map((m) => [m.topic, String(m.payload)]));
-      assert.equal(byTopic.get('accepted'), `ACCEPTED V40_layout.xml (${org}, VINN, 2026-10-31, V40): moved to ${path.join(done, plain)}`);
+      const byTopic = new Map(
+        (await within(results, 20_000, 'three results')).map((m) => [m.topic, String(m.payload)]),
+      );
+      assert.equal(
+        byTopic.get('accepted'),
+        `ACCEPTED V40_layout.xml (${org}, VINN, 2026-10-31, V40): moved to ${path.join(done, plain)}`,
+      );
       const rejectedLine = byTopic.get('rejected') ?? '';
-      assert.match(rejectedLine, new RegExp(`^REJECTED V40_layout_rejected\\.xml \\(${org}, VINN, 2026-09-30, V40, 2\\): .*SIMULATE-REJECT`), "SCB's reason");
-      assert.ok(rejectedLine.endsWith(`. Moved to ${path.join(rejectedDir, versioned)}: correct it and save it into the outbox again.`), rejectedLine);
+      assert.match(
+        rejectedLine,
+        new RegExp(`^REJECTED V40_layout_rejected\\.xml \\(${org}, VINN, 2026-09-30, V40, 2\\): .*SIMULATE-REJECT`),
+        "SCB's reason",
+      );
+      assert.ok(
+        rejectedLine.endsWith(
+          `. Moved to ${path.join(rejectedDir, versioned)}: correct it and save it into the outbox again.`,
+        ),
+        rejectedLine,
+      );
       assert.equal(
         byTopic.get('not in the layout'),
         `NOT SENT ${org}/VINN/V40_layout_lost.xml: it is not in SCB's folder layout, so what it reports is unknown. Move it to ${outbox}/{organisationsnummer}/{undersokning}/{referensperiod}/{filformat}/[{version}/]V40_layout_lost.xml.`,
       );
 
-      assert.ok(isFile(path.join(done, plain, 'V40_layout.xml')) && !fs.existsSync(path.join(outbox, plain, 'V40_layout.xml')), 'accepted: moved under done, same folders');
-      assert.ok(isFile(path.join(rejectedDir, versioned, 'V40_layout_rejected.xml')) && !fs.existsSync(path.join(outbox, versioned, 'V40_layout_rejected.xml')), 'rejected: moved under rejected, same folders');
+      assert.ok(
+        isFile(path.join(done, plain, 'V40_layout.xml')) && !fs.existsSync(path.join(outbox, plain, 'V40_layout.xml')),
+        'accepted: moved under done, same folders',
+      );
+      assert.ok(
+        isFile(path.join(rejectedDir, versioned, 'V40_layout_rejected.xml')) &&
+          !fs.existsSync(path.join(outbox, versioned, 'V40_layout_rejected.xml')),
+        'rejected: moved under rejected, same folders',
+      );
       assert.ok(isFile(path.join(outbox, misplaced, 'V40_layout_lost.xml')), 'the misplaced file stays');
       const delivered = simulator
         .deliveries()
         .filter((d) => d.filnamn.startsWith('V40_layout'))
-        .map(({ filnamn, organisationsnummer, undersokning, referensperiod, filformat, version }) => ({ filnamn, organisationsnummer, undersokning, referensperiod, filformat, version }))
+        .map(({ filnamn, organisationsnummer, undersokning, referensperiod, filformat, version }) => ({
+          filnamn,
+          organisationsnummer,
+          undersokning,
+          referensperiod,
+          filformat,
+          version,
+        }))
         .sort((a, b) => (a.filnamn < b.filnamn ? -1 : 1));
-      assert.deepEqual(delivered, [
-        { filnamn: 'V40_layout.xml', organisationsnummer: org, undersokning: 'VINN', referensperiod: '2026-10-31', filformat: 'V40', version: undefined },
-        { filnamn: 'V40_layout_rejected.xml', organisationsnummer: org, undersokning: 'VINN', referensperiod: '2026-09-30', filformat: 'V40', version: '2' },
-      ], 'the fields from the folders; nothing for the misplaced file');
+      assert.deepEqual(
+        delivered,
+        [
+          {
+            filnamn: 'V40_layout.xml',
+            organisationsnummer: org,
+            undersokning: 'VINN',
+            referensperiod: '2026-10-31',
+            filformat: 'V40',
+            version: undefined,
+          },
+          {
+            filnamn: 'V40_layout_rejected.xml',
+            organisationsnummer: org,
+            undersokning: 'VINN',
+            referensperiod: '2026-09-30',
+            filformat: 'V40',
+            version: '2',
+          },
+        ],
+        'the fields from the folders; nothing for the misplaced file',
+      );
     });
   });
 });
@@ -549,7 +706,10 @@ describe('npm start (scripts/start.js)', function () {
   });
 
   function startDemo(port: number, args: string[] = []): NodeProcess {
-    const run = runNode(script, args, { cwd: ROOT, env: { SCB_M2M_DEMO_DIR: demo, SCB_M2M_PORT: String(port), SCB_M2M_SIMULATOR_PORT: '0' } });
+    const run = runNode(script, args, {
+      cwd: ROOT,
+      env: { SCB_M2M_DEMO_DIR: demo, SCB_M2M_PORT: String(port), SCB_M2M_SIMULATOR_PORT: '0' },
+    });
     children.add(run.child);
     return run;
   }
@@ -608,31 +768,49 @@ describe('npm start (scripts/start.js)', function () {
       const { editor, simulatorUrl } = await ready(run);
       simulatorUrls.push(simulatorUrl);
       assert.equal(editor, `http://127.0.0.1:${port}/`);
-      assert.match(run.output(), round === 1 ? /example is deployed/ : /Kept from the last run/, 'it says what it kept');
-      const { version } = JSON.parse(fs.readFileSync(path.join(NODE_RED_DIR, 'package.json'), 'utf8')) as { version: string };
+      assert.match(
+        run.output(),
+        round === 1 ? /example is deployed/ : /Kept from the last run/,
+        'it says what it kept',
+      );
+      const { version } = JSON.parse(fs.readFileSync(path.join(NODE_RED_DIR, 'package.json'), 'utf8')) as {
+        version: string;
+      };
       assert.ok(run.output().includes(`Node-RED version: v${version}`), `it runs Node-RED ${version}`);
       assert.ok(run.output().includes(outbox), 'it names the outbox');
       const editorPage = await fetch(editor);
       assert.equal(editorPage.status, 200, 'the editor is served');
       // What the editor's Import > Examples menu lists for this package.
       const examples = await fetch(new URL('library/examples/flows/@flowreport/node-red-scb-m2m/', editor));
-      assert.deepEqual(await examples.json(), EXAMPLE_FILES.map((name) => ({ fn: name.replace(/\.json$/, '') })));
+      assert.deepEqual(
+        await examples.json(),
+        EXAMPLE_FILES.map((name) => ({ fn: name.replace(/\.json$/, '') })),
+      );
 
       fs.copyFileSync(path.join(demo, 'samples', 'V40_example.xml'), path.join(outbox, `V40_round${round}.xml`));
       fs.copyFileSync(path.join(demo, 'samples', 'V40_rejected.xml'), path.join(outbox, `V40_rejected${round}.xml`));
       // The flow writes the file into done, then deletes it from the outbox: wait for both.
       await waitUntil(
-        () => isFile(path.join(done, `V40_round${round}.xml`)) && !fs.existsSync(path.join(outbox, `V40_round${round}.xml`)),
+        () =>
+          isFile(path.join(done, `V40_round${round}.xml`)) &&
+          !fs.existsSync(path.join(outbox, `V40_round${round}.xml`)),
         `round ${round}: the sample accepted, moved to done and gone from the outbox`,
         30_000,
       );
-      await waitUntil(() => run.output().includes(`REJECTED V40_rejected${round}.xml`), `round ${round}: the rejection logged`, 30_000);
+      await waitUntil(
+        () => run.output().includes(`REJECTED V40_rejected${round}.xml`),
+        `round ${round}: the rejection logged`,
+        30_000,
+      );
       assert.ok(isFile(path.join(outbox, `V40_rejected${round}.xml`)), 'the rejected sample stays in the outbox');
 
       const userDir = path.join(demo, 'node-red');
       const flows = fs.readFileSync(path.join(userDir, 'flows.json'), 'utf8');
       assert.deepEqual(secretsIn(JSON.parse(flows), 'flows.json'), [], 'no secret in flows.json');
-      const storedCredentials = JSON.parse(fs.readFileSync(path.join(userDir, 'flows_cred.json'), 'utf8')) as Record<string, unknown>;
+      const storedCredentials = JSON.parse(fs.readFileSync(path.join(userDir, 'flows_cred.json'), 'utf8')) as Record<
+        string,
+        unknown
+      >;
       assert.deepEqual(Object.keys(storedCredentials), ['$'], 'credentials stored encrypted');
       assert.doesNotMatch(run.output(), /passphrase['"]?\s*[:=]\s*['"]?simulator/i, 'the passphrase is never printed');
 
@@ -659,7 +837,11 @@ describe('npm start (scripts/start.js)', function () {
       );
       if (run.child.exitCode !== null) throw new Error(`npm start exited:\n${run.output()}`);
     }
-    const browser = await within(fetch(url, { headers: { accept: 'text/html,application/xhtml+xml' } }), 10_000, "an answer to the browser's request");
+    const browser = await within(
+      fetch(url, { headers: { accept: 'text/html,application/xhtml+xml' } }),
+      10_000,
+      "an answer to the browser's request",
+    );
     assert.equal(first.status, 503, 'not ready yet: 503');
     assert.equal(first.headers.get('retry-after'), '2');
     assert.match(first.headers.get('content-type') ?? '', /^text\/plain/);
@@ -701,12 +883,19 @@ describe('npm start (scripts/start.js)', function () {
       const two = await ready(second);
       assert.match(second.output(), /Kept from the last run/);
       assert.notEqual(two.simulatorUrl, one.simulatorUrl);
-      assert.match(second.output(), new RegExp(`last port was taken: "SCB simulator \\(npm start\\)" now points at ${two.simulatorUrl}`));
+      assert.match(
+        second.output(),
+        new RegExp(`last port was taken: "SCB simulator \\(npm start\\)" now points at ${two.simulatorUrl}`),
+      );
       assert.equal(await tabLabel(two.editor), 'Changed by the user', "the user's change survived");
       assert.equal(fs.readFileSync(path.join(demo, 'simulator', 'ca.pem'), 'utf8'), caPem, 'the same simulator CA');
       // The kept passphrase and the moved baseUrl work: a sample still ends accepted.
       fs.copyFileSync(path.join(demo, 'samples', 'V40_example.xml'), path.join(outbox, 'V40_kept.xml'));
-      await waitUntil(() => isFile(path.join(done, 'V40_kept.xml')), 'the sample accepted with the kept credentials', 30_000);
+      await waitUntil(
+        () => isFile(path.join(done, 'V40_kept.xml')),
+        'the sample accepted with the kept credentials',
+        30_000,
+      );
       await stop(second, [two.editor]);
     } finally {
       await new Promise((resolve) => blocker.close(resolve));

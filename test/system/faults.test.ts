@@ -39,7 +39,10 @@ describe('faults: every msg through the upload node ends in one success or one C
     fs.writeFileSync(file, data);
   });
 
-  function uploadFlow(server: Pick<Simulator, 'url' | 'caPath' | 'certificates'> = ctx.simulator, config: Record<string, unknown> = {}): FlowNode[] {
+  function uploadFlow(
+    server: Pick<Simulator, 'url' | 'caPath' | 'certificates'> = ctx.simulator,
+    config: Record<string, unknown> = {},
+  ): FlowNode[] {
     return [
       ...baseFlow(server as Simulator, config),
       {
@@ -47,7 +50,12 @@ describe('faults: every msg through the upload node ends in one success or one C
         type: 'scb-m2m-upload',
         z: TAB,
         config: CONFIG,
-        ...Object.fromEntries(Object.entries(REQUEST).flatMap(([k, v]) => [[k, v], [`${k}Type`, 'str']])),
+        ...Object.fromEntries(
+          Object.entries(REQUEST).flatMap(([k, v]) => [
+            [k, v],
+            [`${k}Type`, 'str'],
+          ]),
+        ),
         wires: [['out']],
       },
       { id: 'out', type: 'helper', z: TAB },
@@ -69,7 +77,9 @@ describe('faults: every msg through the upload node ends in one success or one C
     await helper.unload();
     outcomes.assertEachEndedOnce([marker]);
     const output = outcomes.outputs.get(marker)?.[0];
-    return output ? { ended: 'output', msg: output, sent } : { ended: 'caught', msg: outcomes.caught.get(marker)![0], sent };
+    return output
+      ? { ended: 'output', msg: output, sent }
+      : { ended: 'caught', msg: outcomes.caught.get(marker)![0], sent };
   }
 
   /** A success: the msg kept its own properties and the server holds exactly one identical copy. */
@@ -87,7 +97,11 @@ describe('faults: every msg through the upload node ends in one success or one C
 
   /** A failure: the original msg reached the Catch node once, with an error that says what happened. */
   function assertCaughtOnce(ending: Ending & { sent: NodeMessage }, message: RegExp, deliveriesBefore: number): void {
-    assert.equal(ending.ended, 'caught', `expected a Catch, got an output with uploadId ${String(ending.msg.uploadId)}`);
+    assert.equal(
+      ending.ended,
+      'caught',
+      `expected a Catch, got an output with uploadId ${String(ending.msg.uploadId)}`,
+    );
     const { msg, sent } = ending;
     for (const key of ['_msgid', 'filename', 'marker', 'topic']) assert.equal(msg[key], sent[key], key);
     assert.equal(msg.uploadId, undefined);
@@ -181,7 +195,13 @@ describe('faults: every msg through the upload node ends in one success or one C
   it('a TLS handshake the server aborts (client certificate from a CA it does not trust): one Catch after bounded retries', async () => {
     const pki = makeTestPki();
     const handshakes: Error[] = [];
-    const server = tls.createServer({ key: pki.server.keyPem, cert: pki.server.certPem, ca: [pki.ca.certPem], requestCert: true, rejectUnauthorized: true });
+    const server = tls.createServer({
+      key: pki.server.keyPem,
+      cert: pki.server.certPem,
+      ca: [pki.ca.certPem],
+      requestCert: true,
+      rejectUnauthorized: true,
+    });
     server.on('tlsClientError', (err) => handshakes.push(err));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const caPath = path.join(ctx.dir, 'other-ca.pem');
@@ -194,7 +214,10 @@ describe('faults: every msg through the upload node ends in one success or one C
       // closed during the handshake: a network failure, retried within its bound.
       assertCaughtOnce(ending, /connection to 127\.0\.0\.1:\d+ failed/, before);
       assert.equal(ending.msg.statusCode, undefined, 'no HTTP answer');
-      assert.ok(handshakes.length >= 1 && handshakes.length <= 5, `1 + at most 4 retries, got ${handshakes.length} handshakes`);
+      assert.ok(
+        handshakes.length >= 1 && handshakes.length <= 5,
+        `1 + at most 4 retries, got ${handshakes.length} handshakes`,
+      );
     } finally {
       server.close();
     }
@@ -229,10 +252,12 @@ describe('faults: every msg through the upload node ends in one success or one C
       try {
         await client.heartbeat();
         ctx.simulator.faults.slowNext(1, 1500, { match: /\/m2m\/v1\/9990000045\// });
-        const err = await client.upload({ ...REQUEST, filnamn: 'slow-v1.xml', source: { buffer: data.subarray(0, 4096) } }).then(
-          (r) => assert.fail(`expected DELIVERY_UNCERTAIN, got ${r.uploadId}`),
-          (e: unknown) => e,
-        );
+        const err = await client
+          .upload({ ...REQUEST, filnamn: 'slow-v1.xml', source: { buffer: data.subarray(0, 4096) } })
+          .then(
+            (r) => assert.fail(`expected DELIVERY_UNCERTAIN, got ${r.uploadId}`),
+            (e: unknown) => e,
+          );
         assert.ok(err instanceof NetworkError, String(err));
         assert.equal(err.code, 'DELIVERY_UNCERTAIN');
       } finally {

@@ -31,18 +31,78 @@ const VALID: Record<Field, unknown[]> = {
 /** Values of every kind a flow could put in a msg property. */
 function generator(random: () => number): () => unknown {
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
-  const chars = ['a', 'Z', '0', '9', '-', '_', '.', ' ', '/', '\\', '?', '#', '%', '\u0000', '\u0007', '\n', '\t', '\u007f', 'å', 'Ö', '€', '😀', '\u202e', '"', "'", '<', '&'];
+  const chars = [
+    'a',
+    'Z',
+    '0',
+    '9',
+    '-',
+    '_',
+    '.',
+    ' ',
+    '/',
+    '\\',
+    '?',
+    '#',
+    '%',
+    '\u0000',
+    '\u0007',
+    '\n',
+    '\t',
+    '\u007f',
+    'å',
+    'Ö',
+    '€',
+    '😀',
+    '\u202e',
+    '"',
+    "'",
+    '<',
+    '&',
+  ];
   const text = (max: number) => Array.from({ length: Math.floor(random() * max) }, () => pick(chars)).join('');
   const kinds: Array<() => unknown> = [
     () => text(12),
     () => text(40),
-    () => pick(['', ' ', '\t', '.', '..', '/', '../etc/passwd', '%2F', 'a/b', 'a\\b', 'a?b', 'a#b', 'null', 'undefined', 'NaN']),
+    () =>
+      pick([
+        '',
+        ' ',
+        '\t',
+        '.',
+        '..',
+        '/',
+        '../etc/passwd',
+        '%2F',
+        'a/b',
+        'a\\b',
+        'a?b',
+        'a#b',
+        'null',
+        'undefined',
+        'NaN',
+      ]),
     () => 'x'.repeat(256 + Math.floor(random() * 100_000)),
     () => pick([0, -1, 1.5, 2 ** 53, -0, 1e21, NaN, Infinity, -Infinity, Number.MAX_VALUE]),
     () => Math.floor(random() * 1e10),
     () => pick([true, false, null, undefined]),
-    () => pick([{}, { value: 'VINN' }, [], ['VINN'], [1, 2], new Date(), new Date(NaN), Buffer.from('V40'), /V40/, () => 'V40', Symbol('x'), 10n]),
-    () => `${Math.floor(random() * 3000)}-${String(Math.floor(random() * 14)).padStart(2, '0')}-${String(Math.floor(random() * 33)).padStart(2, '0')}`,
+    () =>
+      pick([
+        {},
+        { value: 'VINN' },
+        [],
+        ['VINN'],
+        [1, 2],
+        new Date(),
+        new Date(NaN),
+        Buffer.from('V40'),
+        /V40/,
+        () => 'V40',
+        Symbol('x'),
+        10n,
+      ]),
+    () =>
+      `${Math.floor(random() * 3000)}-${String(Math.floor(random() * 14)).padStart(2, '0')}-${String(Math.floor(random() * 33)).padStart(2, '0')}`,
     () => String(Math.floor(random() * 1e10)).padStart(10, '0'),
   ];
   return () => pick(kinds)();
@@ -67,14 +127,24 @@ function onTheWire(field: Field, value: unknown): string {
   return field === 'organisationsnummer' ? text.replace('-', '') : text;
 }
 
-const show = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…(${v.length})` : v) : typeof v === 'bigint' || typeof v === 'symbol' || typeof v === 'function' ? String(v) : Number.isNaN(v) ? 'NaN' : (JSON.stringify(v) ?? String(v)));
+const show = (v: unknown) =>
+  typeof v === 'string'
+    ? JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…(${v.length})` : v)
+    : typeof v === 'bigint' || typeof v === 'symbol' || typeof v === 'function'
+      ? String(v)
+      : Number.isNaN(v)
+        ? 'NaN'
+        : (JSON.stringify(v) ?? String(v));
 
 describe('fuzz: generated values at every msg override and at msg.uploadId', function () {
   this.timeout(60_000);
   let simulator: Simulator;
 
   before(async () => {
-    simulator = await startSimulator({ clients: [{ name: 'valid', organisationsnummer: '9990000045', undersokningar: ['VINN', 'KRITA'] }], keepFiles: false });
+    simulator = await startSimulator({
+      clients: [{ name: 'valid', organisationsnummer: '9990000045', undersokningar: ['VINN', 'KRITA'] }],
+      keepFiles: false,
+    });
   });
   after(async () => {
     await helper.unload();
@@ -102,7 +172,12 @@ describe('fuzz: generated values at every msg override and at msg.uploadId', fun
           type: 'scb-m2m-upload',
           z: TAB,
           config: CONFIG,
-          ...Object.fromEntries(FIELDS.filter((f) => f !== 'filnamn').flatMap((f) => [[f, NODE_VALUES[f]], [`${f}Type`, 'str']])),
+          ...Object.fromEntries(
+            FIELDS.filter((f) => f !== 'filnamn').flatMap((f) => [
+              [f, NODE_VALUES[f]],
+              [`${f}Type`, 'str'],
+            ]),
+          ),
           wires: [['out']],
         },
         { id: 'out', type: 'helper', z: TAB },
@@ -129,26 +204,34 @@ describe('fuzz: generated values at every msg override and at msg.uploadId', fun
         const output = outcomes.outputs.get(fuzzId)?.[0];
         if (output) {
           tally.sent++;
-          const delivery = simulator.deliveries().find((d) => d.deliveryId === output.uploadId) as SimulatorDelivery | undefined;
+          const delivery = simulator.deliveries().find((d) => d.deliveryId === output.uploadId) as
+            SimulatorDelivery | undefined;
           const wire = delivery?.[field];
           if (mustRefuse(field, value)) problems.push(`${what}: sent, but it is invalid`);
-          else if (wire !== onTheWire(field, value)) problems.push(`${what}: the server got ${show(wire)}, expected ${show(onTheWire(field, value))}`);
+          else if (wire !== onTheWire(field, value))
+            problems.push(`${what}: the server got ${show(wire)}, expected ${show(onTheWire(field, value))}`);
           continue;
         }
         const err = errorFor('up', outcomes.caught.get(fuzzId)![0]);
         if (simulator.stats().requests === requests) {
           tally.refused++;
-          if (err.field !== field && !err.message.includes(field)) problems.push(`${what}: the error does not name the field: ${err.message} (field ${String(err.field)})`);
+          if (err.field !== field && !err.message.includes(field))
+            problems.push(`${what}: the error does not name the field: ${err.message} (field ${String(err.field)})`);
         } else {
           // A value the client let through and the server refused: only allowed for valid-looking values.
           tally.refusedByServer++;
-          if (mustRefuse(field, value)) problems.push(`${what}: a request was sent for an invalid value (${err.message})`);
-          if (err.statusCode === undefined) problems.push(`${what}: requests went out but the error has no statusCode: ${err.message}`);
+          if (mustRefuse(field, value))
+            problems.push(`${what}: a request was sent for an invalid value (${err.message})`);
+          if (err.statusCode === undefined)
+            problems.push(`${what}: requests went out but the error has no statusCode: ${err.message}`);
         }
-        if (simulator.deliveries().length !== deliveries) problems.push(`${what}: a Catch, yet the server has a new delivery`);
+        if (simulator.deliveries().length !== deliveries)
+          problems.push(`${what}: a Catch, yet the server has a new delivery`);
       }
     }
-    console.log(`      ${n} msgs: ${tally.sent} sent, ${tally.refused} refused before any request, ${tally.refusedByServer} refused by the server (401 for a survey the certificate lacks)`);
+    console.log(
+      `      ${n} msgs: ${tally.sent} sent, ${tally.refused} refused before any request, ${tally.refusedByServer} refused by the server (401 for a survey the certificate lacks)`,
+    );
     await helper.unload();
     outcomes.assertEachEndedOnce(Array.from({ length: n }, (_, i) => `f${i}`));
     assert.deepEqual(problems.slice(0, 20), [], `${problems.length} problems`);
@@ -161,7 +244,17 @@ describe('fuzz: generated values at every msg override and at msg.uploadId', fun
     await load(
       [
         ...baseFlow(simulator),
-        { id: 'hist', type: 'scb-m2m-history', z: TAB, config: CONFIG, mode: 'once', interval: 30, timeout: 3600, rule: '', wires: [['out'], ['out'], ['out']] },
+        {
+          id: 'hist',
+          type: 'scb-m2m-history',
+          z: TAB,
+          config: CONFIG,
+          mode: 'once',
+          interval: 30,
+          timeout: 3600,
+          rule: '',
+          wires: [['out'], ['out'], ['out']],
+        },
         { id: 'out', type: 'helper', z: TAB },
       ],
       credentialsOf(simulator),
@@ -180,7 +273,10 @@ describe('fuzz: generated values at every msg override and at msg.uploadId', fun
       if (!invalid) continue;
       if (outcomes.outputs.has(fuzzId)) problems.push(`uploadId = ${show(value)}: answered, but it is invalid`);
       else if (simulator.stats().requests !== requests) problems.push(`uploadId = ${show(value)}: a request was sent`);
-      else if (!errorFor('hist', outcomes.caught.get(fuzzId)![0]).message.includes('uploadId') && errorFor('hist', msg).field !== 'uploadId') {
+      else if (
+        !errorFor('hist', outcomes.caught.get(fuzzId)![0]).message.includes('uploadId') &&
+        errorFor('hist', msg).field !== 'uploadId'
+      ) {
         problems.push(`uploadId = ${show(value)}: the error does not name uploadId`);
       }
     }

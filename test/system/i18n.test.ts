@@ -9,7 +9,16 @@ import * as path from 'node:path';
 import type { Browser } from 'playwright-core';
 import { DELIVERY_STATES } from '../../lib/journal/types';
 import { launchChromium, skipWithoutChromium } from './browser/chromium';
-import { adminRequest, makeUserDir, NODE_TYPES, PACKAGE_NAME, removeDir, REPO, startNodeRed, type NodeRedProcess } from '../helpers/node-red-process';
+import {
+  adminRequest,
+  makeUserDir,
+  NODE_TYPES,
+  PACKAGE_NAME,
+  removeDir,
+  REPO,
+  startNodeRed,
+  type NodeRedProcess,
+} from '../helpers/node-red-process';
 
 const LANGUAGES = ['en-US', 'sv'] as const;
 type Language = (typeof LANGUAGES)[number];
@@ -21,13 +30,21 @@ const SECTIONS: Record<Language, { flow: string[]; config: string[] }> = {
 };
 
 /** Texts that read the same in both languages: SCB's own Swedish terms, codes and examples. */
-const SAME_IN_BOTH = /^(Organisationsnr|Undersökning|Referensperiod|Filformat|Version|Server|heartbeat|Test \([\w.]+\)|https:\/\/[^ ]+|\/[\w/.-]+\.pfx|SCB|CSV|test)$/;
+const SAME_IN_BOTH =
+  /^(Organisationsnr|Undersökning|Referensperiod|Filformat|Version|Server|heartbeat|Test \([\w.]+\)|https:\/\/[^ ]+|\/[\w/.-]+\.pfx|SCB|CSV|test)$/;
 
 /** The editor plugins (plugins/<name>), each with its catalog like a node's. */
 const PLUGINS = fs.readdirSync(path.join(REPO, 'plugins'));
 
 function localeFile(type: string, language: Language, extension: 'json' | 'html'): string {
-  return path.join(REPO, PLUGINS.includes(type) ? 'plugins' : 'nodes', type, 'locales', language, `${type}.${extension}`);
+  return path.join(
+    REPO,
+    PLUGINS.includes(type) ? 'plugins' : 'nodes',
+    type,
+    'locales',
+    language,
+    `${type}.${extension}`,
+  );
 }
 
 function catalog(type: string, language: Language): Record<string, unknown> {
@@ -38,7 +55,8 @@ function catalog(type: string, language: Language): Record<string, unknown> {
 function leaves(value: unknown, prefix = ''): Map<string, unknown> {
   const found = new Map<string, unknown>();
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-    for (const [key, child] of Object.entries(value)) for (const [k, v] of leaves(child, prefix ? `${prefix}.${key}` : key)) found.set(k, v);
+    for (const [key, child] of Object.entries(value))
+      for (const [k, v] of leaves(child, prefix ? `${prefix}.${key}` : key)) found.set(k, v);
   } else {
     found.set(prefix, value);
   }
@@ -70,9 +88,15 @@ describe('i18n: English and Swedish', () => {
         for (const [key, text] of swedish) {
           assert.equal(typeof text, 'string', `${key} is text`);
           assert.notEqual(text, '', `${key} is not empty`);
-          assert.deepEqual(placeholders(text as string), placeholders(english.get(key) as string), `${key}: the same __placeholders__`);
+          assert.deepEqual(
+            placeholders(text as string),
+            placeholders(english.get(key) as string),
+            `${key}: the same __placeholders__`,
+          );
         }
-        const untranslated = [...swedish].filter(([key, text]) => text === english.get(key) && !SAME_IN_BOTH.test(text as string)).map(([key]) => key);
+        const untranslated = [...swedish]
+          .filter(([key, text]) => text === english.get(key) && !SAME_IN_BOTH.test(text as string))
+          .map(([key]) => key);
         assert.deepEqual(untranslated, [], 'texts still in English');
       });
     }
@@ -106,7 +130,11 @@ describe('i18n: English and Swedish', () => {
       assert.ok(keys.length > 20, `found ${keys.length} keys`);
       for (const language of LANGUAGES) {
         const known = leaves(catalog('scb-m2m-deliveries', language));
-        assert.deepEqual(keys.filter((key) => !known.has(key)), [], `${language}: keys missing from the catalog`);
+        assert.deepEqual(
+          keys.filter((key) => !known.has(key)),
+          [],
+          `${language}: keys missing from the catalog`,
+        );
       }
     });
 
@@ -116,7 +144,11 @@ describe('i18n: English and Swedish', () => {
         assert.ok(keys.length > 0);
         for (const language of LANGUAGES) {
           const known = leaves(catalog(type, language));
-          assert.deepEqual(keys.filter((key) => !known.has(key)), [], `${language}: keys missing from the catalog`);
+          assert.deepEqual(
+            keys.filter((key) => !known.has(key)),
+            [],
+            `${language}: keys missing from the catalog`,
+          );
         }
       });
     }
@@ -127,12 +159,18 @@ describe('i18n: English and Swedish', () => {
       for (const language of LANGUAGES) {
         it(`${type} (${language}): one help script with a summary and the standard sections`, () => {
           const html = help(type, language);
-          const scripts = [...html.matchAll(/<script type="text\/html" data-help-name="([^"]+)">/g)].map((match) => match[1]);
+          const scripts = [...html.matchAll(/<script type="text\/html" data-help-name="([^"]+)">/g)].map(
+            (match) => match[1],
+          );
           assert.deepEqual(scripts, [type]);
           assert.ok(summary(html).length > 20, 'a one-line summary');
           const headings = [...html.matchAll(/<h3>([^<]*)<\/h3>/g)].map((match) => match[1].trim());
           assert.deepEqual(headings, SECTIONS[language][isConfig(type) ? 'config' : 'flow']);
-          if (!isConfig(type)) assert.ok(/<dl class="message-properties">/.test(html), 'message properties in a <dl class="message-properties">');
+          if (!isConfig(type))
+            assert.ok(
+              /<dl class="message-properties">/.test(html),
+              'message properties in a <dl class="message-properties">',
+            );
         });
       }
 
@@ -148,7 +186,8 @@ describe('i18n: English and Swedish', () => {
         // en-US "any message" is a description, not a property: compare properties only where English names one.
         assert.equal(swedish.properties.length, english.properties.length, 'as many <dt> entries');
         english.properties.forEach((name, i) => {
-          if (/^[a-z][\w.,]*[A-Za-z]$/.test(name) && name !== 'any') assert.equal(swedish.properties[i], name, `<dt> ${i + 1}`);
+          if (/^[a-z][\w.,]*[A-Za-z]$/.test(name) && name !== 'any')
+            assert.equal(swedish.properties[i], name, `<dt> ${i + 1}`);
         });
         assert.equal(swedish.outputs, english.outputs, 'as many outputs');
         assert.deepEqual(swedish.links, english.links);
@@ -173,7 +212,7 @@ describe('i18n: English and Swedish', () => {
       removeDir(userDir);
     });
 
-    it('GET /nodes (the editor\'s node HTML) carries the Swedish help for Accept-Language: sv, the English one otherwise', async () => {
+    it("GET /nodes (the editor's node HTML) carries the Swedish help for Accept-Language: sv, the English one otherwise", async () => {
       assert.ok(nodeRed);
       const swedish = await adminRequest(nodeRed, 'nodes', { Accept: 'text/html', 'Accept-Language': 'sv' });
       const english = await adminRequest(nodeRed, 'nodes', { Accept: 'text/html', 'Accept-Language': 'en-US' });
@@ -199,7 +238,7 @@ describe('i18n: English and Swedish', () => {
       }
     });
 
-    it('an editor in a Swedish browser shows the nodes\' Swedish names in the palette', async function () {
+    it("an editor in a Swedish browser shows the nodes' Swedish names in the palette", async function () {
       skipWithoutChromium(this);
       assert.ok(nodeRed);
       browser = await launchChromium();

@@ -4,7 +4,14 @@
  * package installed in its user dir, as a child process.
  */
 import * as assert from 'node:assert/strict';
-import { adminToken, credentialsAuth, makeUserDir, removeDir, startNodeRed, type NodeRedProcess } from '../helpers/node-red-process';
+import {
+  adminToken,
+  credentialsAuth,
+  makeUserDir,
+  removeDir,
+  startNodeRed,
+  type NodeRedProcess,
+} from '../helpers/node-red-process';
 
 const PASSWORD = 'test-password';
 
@@ -46,10 +53,13 @@ describe('admin endpoints in a real Node-RED with adminAuth', function () {
   }
 
   it('our nodes are installed in this Node-RED', async () => {
-    const res = await fetch(`${base}/nodes`, { headers: { accept: 'application/json', authorization: `Bearer ${await token('admin')}` } });
+    const res = await fetch(`${base}/nodes`, {
+      headers: { accept: 'application/json', authorization: `Bearer ${await token('admin')}` },
+    });
     const sets = (await res.json()) as Array<{ types: string[]; enabled: boolean; err?: string }>;
     const types = sets.filter((s) => s.enabled && !s.err).flatMap((s) => s.types);
-    for (const type of ['scb-m2m-config', 'scb-m2m-heartbeat', 'scb-m2m-upload', 'scb-m2m-history']) assert.ok(types.includes(type), type);
+    for (const type of ['scb-m2m-config', 'scb-m2m-heartbeat', 'scb-m2m-upload', 'scb-m2m-history'])
+      assert.ok(types.includes(type), type);
   });
 
   it('refuses every endpoint without a token', async () => {

@@ -28,8 +28,28 @@ describe('scb-m2m-config node', function () {
     return [
       ...baseFlow(ctx.simulator, { organisationsnummer: '9990000045', undersokning: 'VINN', ...config }),
       { id: 'hb', type: 'scb-m2m-heartbeat', z: TAB, config: CONFIG, wires: [['out']] },
-      { id: 'up', type: 'scb-m2m-upload', z: TAB, config: CONFIG, referensperiod: '2026-06-30', referensperiodType: 'str', filformat: 'V40', filformatType: 'str', wires: [['out']] },
-      { id: 'hist', type: 'scb-m2m-history', z: TAB, config: CONFIG, mode: 'once', interval: 30, timeout: 3600, rule: '', wires: [['out'], ['out'], ['out']] },
+      {
+        id: 'up',
+        type: 'scb-m2m-upload',
+        z: TAB,
+        config: CONFIG,
+        referensperiod: '2026-06-30',
+        referensperiodType: 'str',
+        filformat: 'V40',
+        filformatType: 'str',
+        wires: [['out']],
+      },
+      {
+        id: 'hist',
+        type: 'scb-m2m-history',
+        z: TAB,
+        config: CONFIG,
+        mode: 'once',
+        interval: 30,
+        timeout: 3600,
+        rule: '',
+        wires: [['out'], ['out'], ['out']],
+      },
       { id: 'out', type: 'helper', z: TAB },
     ];
   }
@@ -59,7 +79,10 @@ describe('scb-m2m-config node', function () {
       const before = ctx.simulator.stats().requests;
       await load(flow(), { [CONFIG]: { passphrase: 'not-the-passphrase' } });
       await statusOnEveryUser('scb-m2m-config.status.wrong-passphrase', 'red');
-      const logged = configNode().error.getCalls().filter((c) => c.thisValue === configNode()).map((c) => String(c.args[0]));
+      const logged = configNode()
+        .error.getCalls()
+        .filter((c) => c.thisValue === configNode())
+        .map((c) => String(c.args[0]));
       assert.equal(logged.length, 1);
       assert.ok(!logged[0].includes('not-the-passphrase'));
       assert.equal(ctx.simulator.stats().requests, before, 'nothing was sent');
@@ -79,7 +102,10 @@ describe('scb-m2m-config node', function () {
     });
 
     it('not yet valid', async () => {
-      await load(flow({ certPath: ctx.simulator.certificates['not-yet-valid'].path }), credentialsOf(ctx.simulator, 'not-yet-valid'));
+      await load(
+        flow({ certPath: ctx.simulator.certificates['not-yet-valid'].path }),
+        credentialsOf(ctx.simulator, 'not-yet-valid'),
+      );
       await statusOnEveryUser('scb-m2m-config.status.not-yet-valid', 'red');
     });
 
@@ -92,7 +118,10 @@ describe('scb-m2m-config node', function () {
       await load(flow({ expiryWarningDays: 100_000 }), credentialsOf(ctx.simulator));
       await statusOnEveryUser('scb-m2m-config.status.expires-in', 'yellow');
       await waitUntil(
-        () => configNode().warn.getCalls().some((c) => c.thisValue === configNode() && c.args[0] === 'scb-m2m-config.warnings.expires-soon'),
+        () =>
+          configNode()
+            .warn.getCalls()
+            .some((c) => c.thisValue === configNode() && c.args[0] === 'scb-m2m-config.warnings.expires-soon'),
         'the expiry warning in the log',
       );
       const out = nextMessage('out');
@@ -125,7 +154,8 @@ describe('scb-m2m-config node', function () {
       assert.equal(body.ok, true);
       assert.equal(body.certificate.serialNumber, ctx.simulator.certificates.valid.serialNumber.toUpperCase());
       assert.match(String(body.certificate.subject), /9990000045/);
-      for (const key of ['issuer', 'validFrom', 'validTo', 'daysLeft', 'fingerprint256']) assert.ok(key in body.certificate, key);
+      for (const key of ['issuer', 'validFrom', 'validTo', 'daysLeft', 'fingerprint256'])
+        assert.ok(key in body.certificate, key);
       assert.equal(body.warning, undefined);
       assertNoSecrets(res.text, ctx.simulator.certificates.valid.passphrase);
     });
@@ -152,7 +182,10 @@ describe('scb-m2m-config node', function () {
       await load(flow(), credentialsOf(ctx.simulator));
       const pfx = pfxOf('other-org').toString('base64');
       const passphrase = ctx.simulator.certificates['other-org'].passphrase;
-      const res = await helper.request().post('/scb-m2m-config/certificate').send({ pfx, passphrase, expiryWarningDays: 100_000 });
+      const res = await helper
+        .request()
+        .post('/scb-m2m-config/certificate')
+        .send({ pfx, passphrase, expiryWarningDays: 100_000 });
       const body = res.body as { ok: boolean; certificate: { subject: string }; warning?: string };
       assert.equal(body.ok, true);
       assert.match(body.certificate.subject, /5560160680/);
@@ -166,16 +199,25 @@ describe('scb-m2m-config node', function () {
 
     it("POST certificate with the editor's password placeholder uses the deployed node's credentials", async () => {
       await load(flow({ certPath: '' }), credentialsOf(ctx.simulator, 'valid', pfxOf('valid')));
-      const res = await helper.request().post('/scb-m2m-config/certificate').send({ id: CONFIG, pfx: '__PWRD__', passphrase: '__PWRD__' });
+      const res = await helper
+        .request()
+        .post('/scb-m2m-config/certificate')
+        .send({ id: CONFIG, pfx: '__PWRD__', passphrase: '__PWRD__' });
       assert.equal((res.body as { ok: boolean }).ok, true);
       assert.match((res.body as { certificate: { subject: string } }).certificate.subject, /9990000045/);
     });
 
     it("the placeholder never lends another node type's credentials (an id that is not an scb-m2m-config node)", async () => {
       // The heartbeat node 'hb' is given a passphrase credential, as a tls-config node has one.
-      await load(flow({ certPath: '' }), { ...credentialsOf(ctx.simulator, 'valid', pfxOf('valid')), hb: { passphrase: ctx.simulator.certificates.valid.passphrase } });
+      await load(flow({ certPath: '' }), {
+        ...credentialsOf(ctx.simulator, 'valid', pfxOf('valid')),
+        hb: { passphrase: ctx.simulator.certificates.valid.passphrase },
+      });
       const pfx = pfxOf('valid').toString('base64');
-      const res = await helper.request().post('/scb-m2m-config/certificate').send({ id: 'hb', pfx, passphrase: '__PWRD__' });
+      const res = await helper
+        .request()
+        .post('/scb-m2m-config/certificate')
+        .send({ id: 'hb', pfx, passphrase: '__PWRD__' });
       assert.equal((res.body as { ok: boolean }).ok, false);
       assert.equal((res.body as { error: { code: string } }).error.code, 'WRONG_PASSPHRASE');
     });
@@ -183,12 +225,20 @@ describe('scb-m2m-config node', function () {
     it('POST test runs a heartbeat with the dialog settings', async () => {
       await load(flow(), credentialsOf(ctx.simulator));
       const heartbeats = ctx.simulator.stats().heartbeats;
-      const settings = { environment: 'custom', baseUrl: ctx.simulator.url, apiVersion: 'v2', caPath: ctx.simulator.caPath };
-      const res = await helper.request().post('/scb-m2m-config/test').send({
-        ...settings,
-        certPath: ctx.simulator.certificates.valid.path,
-        passphrase: ctx.simulator.certificates.valid.passphrase,
-      });
+      const settings = {
+        environment: 'custom',
+        baseUrl: ctx.simulator.url,
+        apiVersion: 'v2',
+        caPath: ctx.simulator.caPath,
+      };
+      const res = await helper
+        .request()
+        .post('/scb-m2m-config/test')
+        .send({
+          ...settings,
+          certPath: ctx.simulator.certificates.valid.path,
+          passphrase: ctx.simulator.certificates.valid.passphrase,
+        });
       const body = res.body as { ok: boolean; serverTime: string; statusCode: number; apiRoot: string };
       assert.equal(body.ok, true, res.text);
       assert.equal(body.statusCode, 200);
@@ -200,19 +250,31 @@ describe('scb-m2m-config node', function () {
 
     it('POST test reports a failure: an untrusted server, a refused certificate', async () => {
       await load(flow(), credentialsOf(ctx.simulator));
-      const common = { id: CONFIG, environment: 'custom', baseUrl: ctx.simulator.url, apiVersion: 'v2', passphrase: '__PWRD__' };
-      const untrusted = await helper.request().post('/scb-m2m-config/test').send({ ...common, caPath: '', certPath: ctx.simulator.certificates.valid.path });
+      const common = {
+        id: CONFIG,
+        environment: 'custom',
+        baseUrl: ctx.simulator.url,
+        apiVersion: 'v2',
+        passphrase: '__PWRD__',
+      };
+      const untrusted = await helper
+        .request()
+        .post('/scb-m2m-config/test')
+        .send({ ...common, caPath: '', certPath: ctx.simulator.certificates.valid.path });
       const error = (untrusted.body as { ok: boolean; error: { kind: string; code: string; message: string } }).error;
       assert.equal((untrusted.body as { ok: boolean }).ok, false);
       assert.equal(error.kind, 'certificate');
       assert.match(error.message, /caPath|CA/);
 
-      const revoked = await helper.request().post('/scb-m2m-config/test').send({
-        ...common,
-        caPath: ctx.simulator.caPath,
-        certPath: ctx.simulator.certificates.revoked.path,
-        passphrase: ctx.simulator.certificates.revoked.passphrase,
-      });
+      const revoked = await helper
+        .request()
+        .post('/scb-m2m-config/test')
+        .send({
+          ...common,
+          caPath: ctx.simulator.caPath,
+          certPath: ctx.simulator.certificates.revoked.path,
+          passphrase: ctx.simulator.certificates.revoked.passphrase,
+        });
       const refused = revoked.body as { ok: boolean; error: { statusCode?: number } };
       assert.equal(refused.ok, false);
       assert.equal(refused.error.statusCode, 401);
@@ -243,12 +305,19 @@ describe('scb-m2m-heartbeat node', function () {
     assert.equal(payload.statusCode, 200);
     assert.ok(!Number.isNaN(Date.parse(payload.serverTime)), payload.serverTime);
     assert.equal(msg.topic, 'kept');
-    assert.deepEqual(lastStatus(helper.getNode('hb')), { fill: 'green', shape: 'dot', text: 'scb-m2m-heartbeat.status.ok' });
+    assert.deepEqual(lastStatus(helper.getNode('hb')), {
+      fill: 'green',
+      shape: 'dot',
+      text: 'scb-m2m-heartbeat.status.ok',
+    });
   });
 
   it('adds msg.certificate: the subject, notAfter and the days left as of the heartbeat', async () => {
     await load(flow(), credentialsOf(ctx.simulator));
-    const { info } = await readCertificate({ path: ctx.simulator.certificates.valid.path, passphrase: ctx.simulator.certificates.valid.passphrase });
+    const { info } = await readCertificate({
+      path: ctx.simulator.certificates.valid.path,
+      passphrase: ctx.simulator.certificates.valid.passphrase,
+    });
     const out = nextMessage('out');
     const before = new Date();
     helper.getNode('hb').receive({});
@@ -274,7 +343,11 @@ describe('scb-m2m-heartbeat node', function () {
     assert.equal(msg.statusCode, 401);
     assert.equal(msg.topic, 'kept');
     assert.equal((msg.error as { source: { id: string } }).source.id, 'hb');
-    assert.deepEqual(lastStatus(helper.getNode('hb')), { fill: 'red', shape: 'ring', text: 'scb-m2m-config.status.unauthorised' });
+    assert.deepEqual(lastStatus(helper.getNode('hb')), {
+      fill: 'red',
+      shape: 'ring',
+      text: 'scb-m2m-config.status.unauthorised',
+    });
   });
 
   it('a server that is down: a network error reaches Catch', async () => {

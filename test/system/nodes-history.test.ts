@@ -41,7 +41,18 @@ describe('scb-m2m-history node', function () {
         filformatType: 'str',
         wires: [['hist']],
       },
-      { id: 'hist', type: 'scb-m2m-history', z: TAB, config: CONFIG, mode: 'once', interval: 30, timeout: 3600, rule: '', ...history, wires: OUTPUTS.map((o) => [o]) },
+      {
+        id: 'hist',
+        type: 'scb-m2m-history',
+        z: TAB,
+        config: CONFIG,
+        mode: 'once',
+        interval: 30,
+        timeout: 3600,
+        rule: '',
+        ...history,
+        wires: OUTPUTS.map((o) => [o]),
+      },
       ...OUTPUTS.map((o) => ({ id: o, type: 'helper', z: TAB })),
     ];
   }
@@ -58,7 +69,10 @@ describe('scb-m2m-history node', function () {
   /** Records what reaches these helper nodes (a throw there would be swallowed by Node-RED); the test asserts it stays empty. */
   function unexpected(...ids: string[]): string[] {
     const seen: string[] = [];
-    for (const id of ids) helper.getNode(id).on('input', (msg: NodeMessage) => seen.push(`${id}: ${JSON.stringify(msg.error ?? msg.payload)}`));
+    for (const id of ids)
+      helper
+        .getNode(id)
+        .on('input', (msg: NodeMessage) => seen.push(`${id}: ${JSON.stringify(msg.error ?? msg.payload)}`));
     return seen;
   }
 
@@ -79,7 +93,11 @@ describe('scb-m2m-history node', function () {
     assert.equal(second.scbStatus, 'accepted');
     assert.equal(second.topic, 'again');
     assert.equal((second.payload as { progressStatus: number }).progressStatus, 3);
-    assert.deepEqual(lastStatus(helper.getNode('hist')), { fill: 'green', shape: 'dot', text: 'scb-m2m-history.status.accepted' });
+    assert.deepEqual(lastStatus(helper.getNode('hist')), {
+      fill: 'green',
+      shape: 'dot',
+      text: 'scb-m2m-history.status.accepted',
+    });
   });
 
   it('once: a file with the SIMULATE-REJECT marker comes out rejected (output 2), also via msg.payload.deliveryId', async () => {
@@ -102,7 +120,10 @@ describe('scb-m2m-history node', function () {
     const msg = await accepted;
     assert.equal(msg.scbStatus, 'accepted');
     assert.ok(Array.isArray(msg.payload));
-    assert.ok((msg.payload as Array<{ id: string }>).some((r) => r.id === id), 'the list holds the new upload');
+    assert.ok(
+      (msg.payload as Array<{ id: string }>).some((r) => r.id === id),
+      'the list holds the new upload',
+    );
     assert.equal(lastStatus(helper.getNode('hist'))?.text, 'scb-m2m-history.status.list');
   });
 
@@ -121,10 +142,17 @@ describe('scb-m2m-history node', function () {
     assert.deepEqual(stray, []);
     const hist = helper.getNode('hist');
     // The spies are shared by every node: keep the calls made on this one.
-    const lines = (level: 'log' | 'debug') => hist[level].getCalls().filter((c) => c.thisValue === hist).map((c) => String(c.args[0]));
+    const lines = (level: 'log' | 'debug') =>
+      hist[level]
+        .getCalls()
+        .filter((c) => c.thisValue === hist)
+        .map((c) => String(c.args[0]));
     assert.deepEqual(lines('log'), [`Upload ${String(msg.uploadId)}: accepted by SCB`]);
     const polls = lines('debug');
-    assert.ok(polls.length >= 2 && polls.every((line) => line === `Upload ${String(msg.uploadId)}: still pending at SCB`), polls.join('\n'));
+    assert.ok(
+      polls.length >= 2 && polls.every((line) => line === `Upload ${String(msg.uploadId)}: still pending at SCB`),
+      polls.join('\n'),
+    );
   });
 
   it('poll: still pending at the timeout goes to output 3', async () => {
@@ -138,7 +166,11 @@ describe('scb-m2m-history node', function () {
     assert.equal(msg.scbStatus, 'pending');
     assert.ok(Date.now() - started >= 300, 'not before the timeout');
     assert.ok(ctx.simulator.stats().historyRequests - before >= 3, 'asked several times');
-    assert.deepEqual(lastStatus(helper.getNode('hist')), { fill: 'yellow', shape: 'ring', text: 'scb-m2m-history.status.pending' });
+    assert.deepEqual(lastStatus(helper.getNode('hist')), {
+      fill: 'yellow',
+      shape: 'ring',
+      text: 'scb-m2m-history.status.pending',
+    });
     assert.deepEqual(stray, []);
   });
 
@@ -177,7 +209,9 @@ describe('scb-m2m-history node', function () {
       await load(historyFlow({ rule: 'status = (' }), credentialsOf(ctx.simulator));
       const node = helper.getNode('hist');
       assert.ok(statuses(node).some((s) => s.text === 'scb-m2m-history.status.bad-rule'));
-      assert.ok(node.error.getCalls().some((c) => c.thisValue === node && c.args[0] === 'scb-m2m-history.errors.bad-rule'));
+      assert.ok(
+        node.error.getCalls().some((c) => c.thisValue === node && c.args[0] === 'scb-m2m-history.errors.bad-rule'),
+      );
       const before = ctx.simulator.stats().requests;
       const caught = nextMessage('caught');
       node.receive({ uploadId: 'abc', topic: 'kept' });
@@ -228,10 +262,18 @@ describe('scb-m2m-history node', function () {
     const started = Date.now();
     await helper.unload();
     assert.ok(Date.now() - started < 1000, 'unloaded at once');
-    await waitUntil(() => (activeResources().Timeout ?? 0) <= timersWhilePolling - 3, 'the poll timers to be cleared', 2000);
+    await waitUntil(
+      () => (activeResources().Timeout ?? 0) <= timersWhilePolling - 3,
+      'the poll timers to be cleared',
+      2000,
+    );
     assert.equal(after, 0, 'no msg after close');
     // Stopped, not finished: the three polls stay in the delivery journal for the node that starts next.
     const journal = await openJournal(ctx.journalDir, CONFIG);
-    assert.equal(journal.list().filter((r) => r.poll?.nodeId === 'hist').length, 3, 'the unfinished polls are kept in the journal');
+    assert.equal(
+      journal.list().filter((r) => r.poll?.nodeId === 'hist').length,
+      3,
+      'the unfinished polls are kept in the journal',
+    );
   });
 });

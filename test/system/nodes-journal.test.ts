@@ -8,7 +8,19 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { openJournal, sha256Of, type DeliveryRecord } from '../../lib/journal';
 import type { NodeMessage } from 'node-red';
-import { CONFIG, TAB, baseFlow, credentialsOf, helper, load, nextMessage, nodeSuite, waitUntil, within, type FlowNode } from '../helpers/node-red';
+import {
+  CONFIG,
+  TAB,
+  baseFlow,
+  credentialsOf,
+  helper,
+  load,
+  nextMessage,
+  nodeSuite,
+  waitUntil,
+  within,
+  type FlowNode,
+} from '../helpers/node-red';
 
 const OUTPUTS = ['accepted', 'rejected', 'pending'] as const;
 
@@ -20,9 +32,30 @@ describe('delivery journal through the nodes', function () {
   function flow(history: Record<string, unknown> = {}, config: Record<string, unknown> = {}): FlowNode[] {
     return [
       ...baseFlow(ctx.simulator, { organisationsnummer: '9990000045', undersokning: 'VINN', ...config }),
-      { id: 'up', type: 'scb-m2m-upload', z: TAB, config: CONFIG, referensperiod: '2026-10-31', referensperiodType: 'str', filformat: 'V40', filformatType: 'str', wires: [['out']] },
+      {
+        id: 'up',
+        type: 'scb-m2m-upload',
+        z: TAB,
+        config: CONFIG,
+        referensperiod: '2026-10-31',
+        referensperiodType: 'str',
+        filformat: 'V40',
+        filformatType: 'str',
+        wires: [['out']],
+      },
       { id: 'out', type: 'helper', z: TAB },
-      { id: 'hist', type: 'scb-m2m-history', z: TAB, config: CONFIG, mode: 'once', interval: 30, timeout: 3600, rule: '', ...history, wires: OUTPUTS.map((o) => [o]) },
+      {
+        id: 'hist',
+        type: 'scb-m2m-history',
+        z: TAB,
+        config: CONFIG,
+        mode: 'once',
+        interval: 30,
+        timeout: 3600,
+        rule: '',
+        ...history,
+        wires: OUTPUTS.map((o) => [o]),
+      },
       ...OUTPUTS.map((o) => ({ id: o, type: 'helper', z: TAB })),
     ];
   }
@@ -47,7 +80,13 @@ describe('delivery journal through the nodes', function () {
     const [record] = (await journal()).list();
     assert.equal(record.uploadId, out.uploadId);
     assert.equal(record.state, 'sent');
-    assert.deepEqual(record.target, { organisationsnummer: '9990000045', undersokning: 'VINN', referensperiod: '2026-10-31', filformat: 'V40', filnamn: 'V40_2026-10.xml' });
+    assert.deepEqual(record.target, {
+      organisationsnummer: '9990000045',
+      undersokning: 'VINN',
+      referensperiod: '2026-10-31',
+      filformat: 'V40',
+      filnamn: 'V40_2026-10.xml',
+    });
     assert.equal(record.server, `${ctx.simulator.url.replace(/\/$/, '')}/m2m/v2/`);
     assert.equal(record.environment, 'custom');
     assert.deepEqual(record.source, { kind: 'memory', encoding: 'buffer' });
@@ -56,8 +95,11 @@ describe('delivery journal through the nodes', function () {
     assert.equal(record.msg?.topic, 'kept');
     assert.equal(record.msg?.payload, undefined, 'the content is not in the journal');
     assert.deepEqual(record.node, { id: 'up', type: 'scb-m2m-upload', z: TAB });
-    assert.deepEqual(record.changes.map((c) => c.state), ['queued', 'sending', 'closing', 'sent']);
-    assert.ok(record.timeStamp, 'SCB\'s timeStamp');
+    assert.deepEqual(
+      record.changes.map((c) => c.state),
+      ['queued', 'sending', 'closing', 'sent'],
+    );
+    assert.ok(record.timeStamp, "SCB's timeStamp");
     // Sent: the spooled payload is gone.
     const spool = path.join(ctx.journalDir, `${CONFIG}.spool`);
     assert.deepEqual(fs.existsSync(spool) ? fs.readdirSync(spool) : [], []);
@@ -94,9 +136,15 @@ describe('delivery journal through the nodes', function () {
 
   it('the message of a refused duplicate names the earlier uploadId and when it was sent (real catalog text)', async () => {
     // The helper's RED._ answers keys; the catalog text is checked here against the runtime's own substitution.
-    const catalog = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'nodes', 'scb-m2m-upload', 'locales', 'en-US', 'scb-m2m-upload.json'), 'utf8'));
+    const catalog = JSON.parse(
+      fs.readFileSync(
+        path.join(__dirname, '..', '..', 'nodes', 'scb-m2m-upload', 'locales', 'en-US', 'scb-m2m-upload.json'),
+        'utf8',
+      ),
+    );
     const text: string = catalog['scb-m2m-upload'].errors['already-delivered'];
-    for (const placeholder of ['__uploadId__', '__at__', '__filnamn__', '__target__']) assert.ok(text.includes(placeholder), placeholder);
+    for (const placeholder of ['__uploadId__', '__at__', '__filnamn__', '__target__'])
+      assert.ok(text.includes(placeholder), placeholder);
     assert.match(text, /msg\.resend/);
   });
 
@@ -134,13 +182,24 @@ describe('delivery journal through the nodes', function () {
     assert.equal(typeof scbError.code, 'string');
     assert.match(String(scbError.message), /500/);
     assert.ok(!String(scbError.message).includes(String(scbError.hint)), 'the reason apart from the hint');
-    const invalid = await caught('up', { payload: Buffer.from('<vinn/>'), filnamn: 'e.xml', referensperiod: '2026-10-15' });
-    assert.deepEqual([(invalid.scbError as { kind: string }).kind, (invalid.scbError as { code: string }).code.length > 0], ['validation', true]);
+    const invalid = await caught('up', {
+      payload: Buffer.from('<vinn/>'),
+      filnamn: 'e.xml',
+      referensperiod: '2026-10-15',
+    });
+    assert.deepEqual(
+      [(invalid.scbError as { kind: string }).kind, (invalid.scbError as { code: string }).code.length > 0],
+      ['validation', true],
+    );
   });
 
   it('a history 404 for an uploadId SCB gave is pending, not "not delivered"; after the grace period it says not to send again', async () => {
     const j = await journal();
-    const r = await j.create({ target: { organisationsnummer: '9990000045', undersokning: 'VINN', filformat: 'V40', filnamn: 'lag.xml' }, server: 'x', node: { id: 'up', type: 'scb-m2m-upload' } });
+    const r = await j.create({
+      target: { organisationsnummer: '9990000045', undersokning: 'VINN', filformat: 'V40', filnamn: 'lag.xml' },
+      server: 'x',
+      node: { id: 'up', type: 'scb-m2m-upload' },
+    });
     await j.update(r.id, { state: 'sent', uploadId: 'd-not-in-history-yet' });
     await load(flow(), credentialsOf(ctx.simulator));
     const pending = nextMessage('pending');
@@ -166,7 +225,10 @@ describe('delivery journal through the nodes', function () {
     const rejectedDir = path.join(ctx.dir, 'rejected');
     fs.mkdirSync(done, { recursive: true });
     fs.writeFileSync(path.join(done, 'ok.xml'), 'an earlier file of the same name');
-    await load(flow({ acceptedDir: done, acceptedDirType: 'str', rejectedDir: 'folder', rejectedDirType: 'msg' }), credentialsOf(ctx.simulator));
+    await load(
+      flow({ acceptedDir: done, acceptedDirType: 'str', rejectedDir: 'folder', rejectedDirType: 'msg' }),
+      credentialsOf(ctx.simulator),
+    );
     const ok = path.join(outbox, 'ok.xml');
     const bad = path.join(outbox, 'bad.xml');
     fs.writeFileSync(ok, '<vinn>fine</vinn>');
@@ -189,7 +251,7 @@ describe('delivery journal through the nodes', function () {
     helper.getNode('hist').receive({ ...badSent, folder: rejectedDir });
     const b = await within(rejected, 10_000, 'output 2');
     assert.equal(b.filename, path.join(rejectedDir, 'bad.xml'));
-    assert.ok((b.scbMessages as string[]).length > 0, 'SCB\'s reasons');
+    assert.ok((b.scbMessages as string[]).length > 0, "SCB's reasons");
     assert.ok((b.scbMessages as string[]).every((m) => typeof m === 'string'));
 
     const records = (await journal()).list();
@@ -218,28 +280,53 @@ describe('delivery journal through the nodes', function () {
   it('at start, says what a removed node left unfinished and settles it in the journal: never silent', async () => {
     const j = await journal();
     const target = { organisationsnummer: '9990000045', undersokning: 'VINN', filformat: 'V40', filnamn: 'orphan.xml' };
-    const cut = await j.create({ target, server: 'x', source: { kind: 'memory', encoding: 'utf8' }, node: { id: 'removed-upload', type: 'scb-m2m-upload' } });
+    const cut = await j.create({
+      target,
+      server: 'x',
+      source: { kind: 'memory', encoding: 'utf8' },
+      node: { id: 'removed-upload', type: 'scb-m2m-upload' },
+    });
     await j.update(cut.id, { state: 'interrupted' });
-    const closing = await j.create({ target: { ...target, filnamn: 'closing.xml' }, server: 'x', node: { id: 'removed-upload', type: 'scb-m2m-upload' } });
+    const closing = await j.create({
+      target: { ...target, filnamn: 'closing.xml' },
+      server: 'x',
+      node: { id: 'removed-upload', type: 'scb-m2m-upload' },
+    });
     await j.update(closing.id, { state: 'closing' });
-    const polled = await j.create({ target: { ...target, filnamn: 'polled.xml' }, server: 'x', node: { id: 'up', type: 'scb-m2m-upload' } });
-    await j.update(polled.id, { state: 'sent', uploadId: 'd-polled', poll: { nodeId: 'removed-history', deadline: Date.now() + 60_000, msg: {} } });
+    const polled = await j.create({
+      target: { ...target, filnamn: 'polled.xml' },
+      server: 'x',
+      node: { id: 'up', type: 'scb-m2m-upload' },
+    });
+    await j.update(polled.id, {
+      state: 'sent',
+      uploadId: 'd-polled',
+      poll: { nodeId: 'removed-history', deadline: Date.now() + 60_000, msg: {} },
+    });
     await load(flow(), credentialsOf(ctx.simulator));
-    await waitUntil(() => j.get(cut.id)?.state === 'failed' && j.get(closing.id)?.state === 'uncertain' && !j.get(polled.id)?.poll, 'the orphans settled');
+    await waitUntil(
+      () => j.get(cut.id)?.state === 'failed' && j.get(closing.id)?.state === 'uncertain' && !j.get(polled.id)?.poll,
+      'the orphans settled',
+    );
     assert.equal(j.get(cut.id)?.error?.code, 'NODE_REMOVED');
     assert.equal(j.get(closing.id)?.error?.code, 'DELIVERY_UNCERTAIN');
     const warnings = helper
       .getNode(CONFIG)
       .warn.getCalls()
       .map((c) => String(c.args[0]));
-    assert.deepEqual(warnings.sort(), ['scb-m2m-config.journal.orphan-poll', 'scb-m2m-config.journal.orphan-uncertain', 'scb-m2m-config.journal.orphan-upload']);
+    assert.deepEqual(warnings.sort(), [
+      'scb-m2m-config.journal.orphan-poll',
+      'scb-m2m-config.journal.orphan-uncertain',
+      'scb-m2m-config.journal.orphan-upload',
+    ]);
   });
 
   describe('GET /scb-m2m/deliveries', () => {
     async function threeDeliveries(): Promise<NodeMessage[]> {
       await load(flow(), credentialsOf(ctx.simulator));
       const sent: NodeMessage[] = [];
-      for (const n of [1, 2, 3]) sent.push(await upload({ payload: Buffer.from(`<vinn>${n}</vinn>`), filnamn: `f${n}.xml` }));
+      for (const n of [1, 2, 3])
+        sent.push(await upload({ payload: Buffer.from(`<vinn>${n}</vinn>`), filnamn: `f${n}.xml` }));
       ctx.simulator.faults.failNext(1, { status: 401, match: /\/file\// });
       await caught('up', { payload: Buffer.from('<vinn>4</vinn>'), filnamn: 'f4.xml' });
       return sent;
@@ -250,16 +337,32 @@ describe('delivery journal through the nodes', function () {
       const all = await helper.request().get(`/scb-m2m/deliveries?config=${CONFIG}`);
       assert.equal(all.status, 200);
       const records = all.body as DeliveryRecord[];
-      assert.deepEqual(records.map((r) => r.target?.filnamn), ['f4.xml', 'f3.xml', 'f2.xml', 'f1.xml']);
-      const sentOnly = (await helper.request().get(`/scb-m2m/deliveries?config=${CONFIG}&state=sent`)).body as DeliveryRecord[];
-      assert.deepEqual(sentOnly.map((r) => r.uploadId), sent.map((m) => m.uploadId).reverse());
+      assert.deepEqual(
+        records.map((r) => r.target?.filnamn),
+        ['f4.xml', 'f3.xml', 'f2.xml', 'f1.xml'],
+      );
+      const sentOnly = (await helper.request().get(`/scb-m2m/deliveries?config=${CONFIG}&state=sent`))
+        .body as DeliveryRecord[];
+      assert.deepEqual(
+        sentOnly.map((r) => r.uploadId),
+        sent.map((m) => m.uploadId).reverse(),
+      );
       const failed = (await helper.request().get(`/scb-m2m/deliveries?state=failed,rejected`)).body as DeliveryRecord[];
-      assert.deepEqual(failed.map((r) => r.target?.filnamn), ['f4.xml'], 'without config: every journal');
-      const limited = (await helper.request().get(`/scb-m2m/deliveries?config=${CONFIG}&limit=2`)).body as DeliveryRecord[];
+      assert.deepEqual(
+        failed.map((r) => r.target?.filnamn),
+        ['f4.xml'],
+        'without config: every journal',
+      );
+      const limited = (await helper.request().get(`/scb-m2m/deliveries?config=${CONFIG}&limit=2`))
+        .body as DeliveryRecord[];
       assert.equal(limited.length, 2);
       const future = new Date(Date.now() + 60_000).toISOString();
       assert.deepEqual((await helper.request().get(`/scb-m2m/deliveries?config=${CONFIG}&since=${future}`)).body, []);
-      assert.deepEqual((await helper.request().get(`/scb-m2m/deliveries?config=other-config`)).body, [], 'another config node: its own (empty) journal');
+      assert.deepEqual(
+        (await helper.request().get(`/scb-m2m/deliveries?config=other-config`)).body,
+        [],
+        'another config node: its own (empty) journal',
+      );
     });
 
     it('gives a CSV download with a header row and one row per delivery', async () => {
@@ -269,7 +372,18 @@ describe('delivery journal through the nodes', function () {
       const lines = res.text.trim().split('\r\n');
       assert.equal(lines.length, 5);
       const header = lines[0].split(',');
-      for (const column of ['createdAt', 'state', 'filnamn', 'organisationsnummer', 'undersokning', 'referensperiod', 'filformat', 'uploadId', 'sha256', 'scbMessages']) {
+      for (const column of [
+        'createdAt',
+        'state',
+        'filnamn',
+        'organisationsnummer',
+        'undersokning',
+        'referensperiod',
+        'filformat',
+        'uploadId',
+        'sha256',
+        'scbMessages',
+      ]) {
         assert.ok(header.includes(column), column);
       }
       assert.ok(lines[1].includes('f4.xml') && lines[1].includes('failed'));

@@ -22,7 +22,6 @@ import {
 } from '../helpers/node-red';
 import { sha256 } from '../helpers/util';
 
-
 const NODE_PROPERTIES = {
   organisationsnummer: '9990000045',
   undersokning: 'VINN',
@@ -74,7 +73,14 @@ describe('scb-m2m-upload node', function () {
     assert.equal(msg.topic, 'kept');
     const delivery = await deliveryOf(msg.uploadId);
     assert.deepEqual(
-      [delivery.organisationsnummer, delivery.undersokning, delivery.referensperiod, delivery.filformat, delivery.version, delivery.filnamn],
+      [
+        delivery.organisationsnummer,
+        delivery.undersokning,
+        delivery.referensperiod,
+        delivery.filformat,
+        delivery.version,
+        delivery.filnamn,
+      ],
       ['9990000045', 'VINN', '2026-06-30', 'V40', '2', 'v40.xml'],
     );
     assert.equal(delivery.sha256, sha256('<vinn/>'));
@@ -84,7 +90,13 @@ describe('scb-m2m-upload node', function () {
 
   it('lets every msg field override the node property', async () => {
     await load(
-      uploadFlow({ organisationsnummer: '5560160680', undersokning: 'KRITA', referensperiod: '2026-05-31', filformat: 'V10', version: '1' }),
+      uploadFlow({
+        organisationsnummer: '5560160680',
+        undersokning: 'KRITA',
+        referensperiod: '2026-05-31',
+        filformat: 'V10',
+        version: '1',
+      }),
       credentialsOf(ctx.simulator),
     );
     const out = nextMessage('out');
@@ -100,14 +112,24 @@ describe('scb-m2m-upload node', function () {
     });
     const delivery = await deliveryOf((await out).uploadId);
     assert.deepEqual(
-      [delivery.organisationsnummer, delivery.undersokning, delivery.referensperiod, delivery.filformat, delivery.version, delivery.filnamn],
+      [
+        delivery.organisationsnummer,
+        delivery.undersokning,
+        delivery.referensperiod,
+        delivery.filformat,
+        delivery.version,
+        delivery.filnamn,
+      ],
       ['9990000045', 'VINN', '2026-06-30', 'V40', '3', 'override.xml'],
     );
   });
 
   it("falls back to the config node's organisationsnummer and undersokning", async () => {
     await load(
-      uploadFlow({ organisationsnummer: '', undersokning: '' }, { organisationsnummer: '999000-0045', undersokning: 'KRITA' }),
+      uploadFlow(
+        { organisationsnummer: '', undersokning: '' },
+        { organisationsnummer: '999000-0045', undersokning: 'KRITA' },
+      ),
       credentialsOf(ctx.simulator),
     );
     const out = nextMessage('out');
@@ -176,7 +198,9 @@ describe('scb-m2m-upload node', function () {
   it('prefers a Buffer payload over the file at msg.filename (file in, single Buffer)', async () => {
     await load(uploadFlow(), credentialsOf(ctx.simulator));
     const out = nextMessage('out');
-    helper.getNode('up').receive({ payload: Buffer.from('<from-buffer/>'), filename: path.join(ctx.dir, 'does-not-exist.xml') });
+    helper
+      .getNode('up')
+      .receive({ payload: Buffer.from('<from-buffer/>'), filename: path.join(ctx.dir, 'does-not-exist.xml') });
     const delivery = await deliveryOf((await out).uploadId);
     assert.equal(delivery.filnamn, 'does-not-exist.xml');
     assert.equal(delivery.sha256, sha256('<from-buffer/>'));
@@ -198,16 +222,28 @@ describe('scb-m2m-upload node', function () {
     // The spies are shared by every node: keep the calls made on this one.
     const lines = (level: 'log' | 'debug', id: string) => {
       const node = helper.getNode(id);
-      return node[level].getCalls().filter((c) => c.thisValue === node).map((c) => String(c.args[0]));
+      return node[level]
+        .getCalls()
+        .filter((c) => c.thisValue === node)
+        .map((c) => String(c.args[0]));
     };
-    assert.deepEqual(lines('log', 'up'), [`Uploaded big.xml (9990000045 VINN 2026-06-30 V40; 20000000 bytes in 3 segments): uploadId ${String(msg.uploadId)}`]);
+    assert.deepEqual(lines('log', 'up'), [
+      `Uploaded big.xml (9990000045 VINN 2026-06-30 V40; 20000000 bytes in 3 segments): uploadId ${String(msg.uploadId)}`,
+    ]);
     assert.deepEqual(
       lines('debug', 'up').map((line) => line.replace(/ \(.*/, '')),
       ['big.xml: segment 1 of 3 sent', 'big.xml: segment 2 of 3 sent', 'big.xml: segment 3 of 3 sent'],
     );
     // The client's line per request is debug detail of the config node, not info.
-    assert.ok(lines('debug', CONFIG).filter((line) => /^POST \S+ 200/.test(line)).length >= 4, 'each segment and the close at debug');
-    assert.deepEqual(lines('log', CONFIG).filter((line) => /^(POST|GET) /.test(line)), [], 'no request line at info');
+    assert.ok(
+      lines('debug', CONFIG).filter((line) => /^POST \S+ 200/.test(line)).length >= 4,
+      'each segment and the close at debug',
+    );
+    assert.deepEqual(
+      lines('log', CONFIG).filter((line) => /^(POST|GET) /.test(line)),
+      [],
+      'no request line at info',
+    );
   });
 
   describe('errors reach a Catch node with the original msg', () => {
@@ -224,7 +260,12 @@ describe('scb-m2m-upload node', function () {
     const errorOf = (msg: NodeMessage) => msg.error as { message: string; code?: string; source: { id: string } };
 
     it('an invalid organisationsnummer: the error names the field, nothing is sent', async () => {
-      const caught = await refusedBeforeAnyRequest({ payload: Buffer.from('<a/>'), filnamn: 'a.xml', organisationsnummer: '9990000046', topic: 't' });
+      const caught = await refusedBeforeAnyRequest({
+        payload: Buffer.from('<a/>'),
+        filnamn: 'a.xml',
+        organisationsnummer: '9990000046',
+        topic: 't',
+      });
       assert.equal(caught.topic, 't');
       assert.equal(caught.organisationsnummer, '9990000046');
       assert.match(errorOf(caught).message, /organisationsnummer/);
@@ -232,18 +273,29 @@ describe('scb-m2m-upload node', function () {
     });
 
     it('a referensperiod that is not the last day of its month', async () => {
-      const caught = await refusedBeforeAnyRequest({ payload: Buffer.from('<a/>'), filnamn: 'a.xml', referensperiod: '2026-06-15' });
+      const caught = await refusedBeforeAnyRequest({
+        payload: Buffer.from('<a/>'),
+        filnamn: 'a.xml',
+        referensperiod: '2026-06-15',
+      });
       assert.match(errorOf(caught).message, /referensperiod/);
     });
 
     it('a missing filformat names the three places to set it', async () => {
-      const caught = await refusedBeforeAnyRequest({ payload: Buffer.from('<a/>'), filnamn: 'a.xml' }, { filformat: '' });
+      const caught = await refusedBeforeAnyRequest(
+        { payload: Buffer.from('<a/>'), filnamn: 'a.xml' },
+        { filformat: '' },
+      );
       assert.equal(errorOf(caught).message, 'scb-m2m-upload.errors.missing');
       assert.equal(errorOf(caught).code, 'MISSING');
     });
 
     it('a msg field that is not text', async () => {
-      const caught = await refusedBeforeAnyRequest({ payload: Buffer.from('<a/>'), filnamn: 'a.xml', version: { v: 1 } });
+      const caught = await refusedBeforeAnyRequest({
+        payload: Buffer.from('<a/>'),
+        filnamn: 'a.xml',
+        version: { v: 1 },
+      });
       assert.equal(errorOf(caught).message, 'scb-m2m-upload.errors.not-text');
     });
 
@@ -321,7 +373,11 @@ describe('scb-m2m-upload node', function () {
     helper.getNode('caught').on('input', () => outputs++);
     const node = helper.getNode('up');
     node.receive({ payload: crypto.randomBytes(20_000_000), filnamn: 'closing.xml' });
-    await waitUntil(() => statuses(node).some((s) => s.text === 'scb-m2m-upload.status.segment'), 'the first segment to be sent', 10_000);
+    await waitUntil(
+      () => statuses(node).some((s) => s.text === 'scb-m2m-upload.status.segment'),
+      'the first segment to be sent',
+      10_000,
+    );
     const started = Date.now();
     await helper.unload();
     const unloadMs = Date.now() - started;

@@ -12,7 +12,17 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import * as acorn from 'acorn';
 import * as walk from 'acorn-walk';
-import { adminRequest, makeUserDir, NODE_TYPES, nodeRedVersion, PACKAGE_NAME, removeDir, REPO, startNodeRed, type NodeRedProcess } from '../helpers/node-red-process';
+import {
+  adminRequest,
+  makeUserDir,
+  NODE_TYPES,
+  nodeRedVersion,
+  PACKAGE_NAME,
+  removeDir,
+  REPO,
+  startNodeRed,
+  type NodeRedProcess,
+} from '../helpers/node-red-process';
 
 const run = promisify(execFile);
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
@@ -36,7 +46,9 @@ async function npm(args: string[], cwd: string): Promise<string> {
 
 /** What `npm pack` puts in the tarball (the build already ran: `npm test` builds first). */
 async function packedFiles(): Promise<string[]> {
-  const [report] = JSON.parse(await npm(['pack', '--dry-run', '--json', '--ignore-scripts'], REPO)) as Array<{ files: Array<{ path: string }> }>;
+  const [report] = JSON.parse(await npm(['pack', '--dry-run', '--json', '--ignore-scripts'], REPO)) as Array<{
+    files: Array<{ path: string }>;
+  }>;
   return report.files.map((file) => file.path).sort();
 }
 
@@ -68,17 +80,28 @@ describe('package: what npm publishes', function () {
 
     it('leaves out tests, TypeScript sources, certificates, the benchmark and CI', () => {
       const forbidden = /^(test|bench|\.ci|scripts|docs)\/|\.ts$|\.(pfx|p12|key|pem|tgz)$/;
-      assert.deepEqual(files.filter((file) => forbidden.test(file)), []);
+      assert.deepEqual(
+        files.filter((file) => forbidden.test(file)),
+        [],
+      );
     });
 
     it('holds every node (runtime, editor, both languages, icon), the sidebar plugin, the client, the simulator and the examples', () => {
-      const required = ['README.md', 'LICENSE', 'package.json', 'lib/index.js', 'simulator/index.js', 'simulator/cli.js'];
+      const required = [
+        'README.md',
+        'LICENSE',
+        'package.json',
+        'lib/index.js',
+        'simulator/index.js',
+        'simulator/cli.js',
+      ];
       for (const [type, runtime] of Object.entries(pkg['node-red'].nodes)) {
         const dir = path.posix.dirname(runtime);
         required.push(runtime, `${dir}/${type}.html`);
         // Each flow node has an icon of its own; the config node none.
         if (type !== 'scb-m2m-config') required.push(`${dir}/icons/${type}.svg`);
-        for (const lang of ['en-US', 'sv']) required.push(`${dir}/locales/${lang}/${type}.json`, `${dir}/locales/${lang}/${type}.html`);
+        for (const lang of ['en-US', 'sv'])
+          required.push(`${dir}/locales/${lang}/${type}.json`, `${dir}/locales/${lang}/${type}.html`);
       }
       for (const [name, runtime] of Object.entries(pkg['node-red'].plugins ?? {})) {
         const dir = path.posix.dirname(runtime);
@@ -86,7 +109,11 @@ describe('package: what npm publishes', function () {
         for (const lang of ['en-US', 'sv']) required.push(`${dir}/locales/${lang}/${name}.json`);
       }
       for (const example of fs.readdirSync(path.join(REPO, 'examples'))) required.push(`examples/${example}`);
-      assert.deepEqual(required.filter((file) => !files.includes(file)), [], 'files missing from the package');
+      assert.deepEqual(
+        required.filter((file) => !files.includes(file)),
+        [],
+        'files missing from the package',
+      );
     });
   });
 
@@ -97,7 +124,9 @@ describe('package: what npm publishes', function () {
 
     before(async () => {
       work = fs.mkdtempSync(path.join(os.tmpdir(), 'scb-m2m-pack-'));
-      const [packed] = JSON.parse(await npm(['pack', '--json', '--ignore-scripts', '--pack-destination', work], REPO)) as Array<{ filename: string }>;
+      const [packed] = JSON.parse(
+        await npm(['pack', '--json', '--ignore-scripts', '--pack-destination', work], REPO),
+      ) as Array<{ filename: string }>;
       userDir = makeUserDir('scb-m2m-installed-');
       // Plain npm install of the tarball, as from the registry (dependencies come from there).
       await npm(['install', '--no-audit', '--no-fund', '--omit=dev', path.join(work, packed.filename)], userDir);
@@ -114,7 +143,10 @@ describe('package: what npm publishes', function () {
       const installed = path.join(userDir, 'node_modules', ...PACKAGE_NAME.split('/'));
       assert.equal(fs.lstatSync(installed).isSymbolicLink(), false);
       for (const dependency of Object.keys(pkg.dependencies ?? {})) {
-        assert.ok(fs.existsSync(path.join(userDir, 'node_modules', dependency, 'package.json')), `${dependency} was installed with it`);
+        assert.ok(
+          fs.existsSync(path.join(userDir, 'node_modules', dependency, 'package.json')),
+          `${dependency} was installed with it`,
+        );
       }
     });
 
@@ -122,13 +154,16 @@ describe('package: what npm publishes', function () {
       assert.ok(nodeRed);
       const answer = await adminRequest(nodeRed, 'nodes', { Accept: 'application/json' });
       assert.equal(answer.status, 200);
-      const sets = (JSON.parse(answer.text) as Array<{ module: string; types: string[]; enabled: boolean; err?: string }>).filter(
-        (set) => set.module === PACKAGE_NAME,
-      );
+      const sets = (
+        JSON.parse(answer.text) as Array<{ module: string; types: string[]; enabled: boolean; err?: string }>
+      ).filter((set) => set.module === PACKAGE_NAME);
       assert.deepEqual(sets.map((set) => set.err).filter(Boolean), [], 'node sets that failed to load');
       assert.ok(sets.every((set) => set.enabled));
       assert.deepEqual(sets.flatMap((set) => set.types).sort(), [...NODE_TYPES].sort());
-      assert.ok(!/Error loading|failed to load|Waiting for missing types/i.test(nodeRed.output()), `Node-RED's log shows a problem:\n${nodeRed.output()}`);
+      assert.ok(
+        !/Error loading|failed to load|Waiting for missing types/i.test(nodeRed.output()),
+        `Node-RED's log shows a problem:\n${nodeRed.output()}`,
+      );
     });
 
     it('Node-RED loads the SCB sidebar plugin from it, with its editor part and both catalogs', async () => {
@@ -136,17 +171,31 @@ describe('package: what npm publishes', function () {
       assert.deepEqual(Object.keys(pkg['node-red'].plugins ?? {}), ['scb-m2m-deliveries']);
       const answer = await adminRequest(nodeRed, 'plugins', { Accept: 'application/json' });
       assert.equal(answer.status, 200);
-      const sets = (JSON.parse(answer.text) as Array<{ module: string; plugins: Array<{ id: string }>; enabled: boolean; err?: string }>).filter(
-        (set) => set.module === PACKAGE_NAME,
-      );
+      const sets = (
+        JSON.parse(answer.text) as Array<{
+          module: string;
+          plugins: Array<{ id: string }>;
+          enabled: boolean;
+          err?: string;
+        }>
+      ).filter((set) => set.module === PACKAGE_NAME);
       assert.deepEqual(sets.map((set) => set.err).filter(Boolean), [], 'plugin sets that failed to load');
-      assert.deepEqual(sets.flatMap((set) => set.plugins.map((plugin) => plugin.id)), ['scb-m2m-deliveries']);
+      assert.deepEqual(
+        sets.flatMap((set) => set.plugins.map((plugin) => plugin.id)),
+        ['scb-m2m-deliveries'],
+      );
       const editor = await adminRequest(nodeRed, 'plugins', { Accept: 'text/html' });
       assert.match(editor.text, /RED\.sidebar\.addTab/);
       const namespace = `${PACKAGE_NAME}/scb-m2m-deliveries`;
       for (const lng of ['en-US', 'sv']) {
-        const catalogs = JSON.parse((await adminRequest(nodeRed, `plugins/messages?lng=${lng}`)).text) as Record<string, { 'scb-m2m-deliveries': { sidebar: { label: string; name: string } } }>;
-        assert.equal(catalogs[namespace]?.['scb-m2m-deliveries'].sidebar.name, lng === 'sv' ? 'SCB-leveranser' : 'SCB deliveries');
+        const catalogs = JSON.parse((await adminRequest(nodeRed, `plugins/messages?lng=${lng}`)).text) as Record<
+          string,
+          { 'scb-m2m-deliveries': { sidebar: { label: string; name: string } } }
+        >;
+        assert.equal(
+          catalogs[namespace]?.['scb-m2m-deliveries'].sidebar.name,
+          lng === 'sv' ? 'SCB-leveranser' : 'SCB deliveries',
+        );
       }
     });
   });
@@ -173,9 +222,15 @@ describe('package: what npm publishes', function () {
     it('P06/P07 (offline part): it declares the Node-RED and Node versions it needs, and the tested Node-RED satisfies them', () => {
       const semver = require('semver') as { satisfies(version: string, range: string): boolean };
       assert.ok(pkg['node-red'].version, 'package.json "node-red.version"');
-      assert.ok(semver.satisfies(nodeRedVersion(), pkg['node-red'].version), `Node-RED ${nodeRedVersion()} is not in ${pkg['node-red'].version}`);
+      assert.ok(
+        semver.satisfies(nodeRedVersion(), pkg['node-red'].version),
+        `Node-RED ${nodeRedVersion()} is not in ${pkg['node-red'].version}`,
+      );
       assert.ok(pkg.engines?.node, 'package.json "engines.node"');
-      assert.ok(semver.satisfies(process.versions.node, pkg.engines.node), `Node ${process.versions.node} is not in ${pkg.engines.node}`);
+      assert.ok(
+        semver.satisfies(process.versions.node, pkg.engines.node),
+        `Node ${process.versions.node} is not in ${pkg.engines.node}`,
+      );
     });
 
     it('D01: it has at most 6 dependencies', () => {
@@ -187,16 +242,29 @@ describe('package: what npm publishes', function () {
       const defs: Record<string, Record<string, unknown>> = {};
       for (const runtime of Object.values(pkg['node-red'].nodes)) {
         const html = fs.readFileSync(path.join(REPO, runtime.replace(/\.js$/, '.html')), 'utf8');
-        const scripts = [...html.matchAll(/<script.+?type=['"]text\/javascript['"].*?>([\S\s]*?)<\/script>/gi)].map((match) => match[1]);
+        const scripts = [...html.matchAll(/<script.+?type=['"]text\/javascript['"].*?>([\S\s]*?)<\/script>/gi)].map(
+          (match) => match[1],
+        );
         assert.ok(scripts.length > 0, `${runtime}: no <script type="text/javascript"> in its .html`);
         for (const script of scripts) {
           walk.simple(acorn.parse(script, { ecmaVersion: 'latest' }), {
             CallExpression(call) {
               const callee = call.callee;
-              if (callee.type !== 'MemberExpression' || callee.property.type !== 'Identifier' || callee.property.name !== 'registerType') return;
+              if (
+                callee.type !== 'MemberExpression' ||
+                callee.property.type !== 'Identifier' ||
+                callee.property.name !== 'registerType'
+              )
+                return;
               const [type, def] = call.arguments;
-              assert.ok(type.type === 'Literal' && typeof type.value === 'string', `${runtime}: registerType's type must be a string literal`);
-              assert.ok(def.type === 'ObjectExpression', `${runtime}: registerType's definition must be an inline object`);
+              assert.ok(
+                type.type === 'Literal' && typeof type.value === 'string',
+                `${runtime}: registerType's type must be a string literal`,
+              );
+              assert.ok(
+                def.type === 'ObjectExpression',
+                `${runtime}: registerType's definition must be an inline object`,
+              );
               const found: Record<string, unknown> = {};
               for (const property of def.properties) {
                 if (property.type !== 'Property' || property.key.type !== 'Identifier') continue;
@@ -230,7 +298,10 @@ describe('package: what npm publishes', function () {
       const used = new Set<string>();
       for (const file of fs.readdirSync(path.join(REPO, 'examples'), { recursive: true, encoding: 'utf8' })) {
         if (!file.endsWith('.json')) continue;
-        for (const node of JSON.parse(fs.readFileSync(path.join(REPO, 'examples', file), 'utf8')) as Array<{ type: string }>) used.add(node.type);
+        for (const node of JSON.parse(fs.readFileSync(path.join(REPO, 'examples', file), 'utf8')) as Array<{
+          type: string;
+        }>)
+          used.add(node.type);
       }
       const defs = definitions();
       const missing = Object.keys(defs).filter((type) => defs[type].category !== 'config' && !used.has(type));

@@ -11,7 +11,13 @@ import type { DeliveryRecord, DeliveryUpdate } from '../../lib/journal/types';
 import type { M2MClient } from '../../lib';
 import type { AdminHandler, AdminRequest, AdminResponse, NodeAPI } from '../../nodes/shared/red';
 import type { ScbM2mConfigNode } from '../../nodes/scb-m2m-config/model';
-import { CHECK_ROUTE, PLUGIN_ID, TOPIC, registerDeliveriesPlugin, type JournalAccess } from '../../plugins/scb-m2m-deliveries/deliveries';
+import {
+  CHECK_ROUTE,
+  PLUGIN_ID,
+  TOPIC,
+  registerDeliveriesPlugin,
+  type JournalAccess,
+} from '../../plugins/scb-m2m-deliveries/deliveries';
 import { CONFIG, baseFlow, credentialsOf, helper, load, nodeSuite } from '../helpers/node-red';
 
 /** The journal's contract in memory: update sets the fields, appends the change and emits it. */
@@ -29,7 +35,12 @@ class StandInJournal implements JournalAccess {
     if (!record) throw new Error(`no record ${id}`);
     const { note, ...fields } = update;
     const at = new Date().toISOString();
-    const next: DeliveryRecord = { ...record, ...fields, updatedAt: at, changes: [...record.changes, { state: fields.state ?? record.state, at, ...(note && { note }) }] };
+    const next: DeliveryRecord = {
+      ...record,
+      ...fields,
+      updatedAt: at,
+      changes: [...record.changes, { state: fields.state ?? record.state, at, ...(note && { note }) }],
+    };
     this.records.set(id, next);
     this.events.emit('change', next);
     return next;
@@ -58,9 +69,13 @@ function standInRed() {
       get: (path: string, ...handlers: AdminHandler[]) => routes.set(`GET ${path}`, handlers),
       post: (path: string, ...handlers: AdminHandler[]) => routes.set(`POST ${path}`, handlers),
     },
-    auth: { needsPermission: (permission: string) => Object.assign((_req: AdminRequest, _res: unknown, next: () => void) => next(), { permission }) },
+    auth: {
+      needsPermission: (permission: string) =>
+        Object.assign((_req: AdminRequest, _res: unknown, next: () => void) => next(), { permission }),
+    },
     nodes: { getNode: (id: string) => helper.getNode(id) ?? null },
-    _: (key: string, substitutions?: Record<string, unknown>) => (substitutions ? `${key} ${JSON.stringify(substitutions)}` : key),
+    _: (key: string, substitutions?: Record<string, unknown>) =>
+      substitutions ? `${key} ${JSON.stringify(substitutions)}` : key,
     settings: {},
   } as unknown as NodeAPI;
 
@@ -79,7 +94,10 @@ function standInRed() {
         set: () => res,
         send: () => assert.fail('the check route answers JSON'),
       };
-      const run = (i: number) => handlers[i]({ params, query: {} } as unknown as AdminRequest, res as unknown as AdminResponse, () => run(i + 1));
+      const run = (i: number) =>
+        handlers[i]({ params, query: {} } as unknown as AdminRequest, res as unknown as AdminResponse, () =>
+          run(i + 1),
+        );
       run(0);
     });
   }
@@ -118,7 +136,13 @@ describe('SCB sidebar plugin: runtime part', function () {
       configId: CONFIG,
       createdAt: at,
       updatedAt: at,
-      target: { organisationsnummer: '9990000045', undersokning: 'VINN', referensperiod: '2026-06-30', filformat: 'V40', filnamn: 'V40_x.xml' },
+      target: {
+        organisationsnummer: '9990000045',
+        undersokning: 'VINN',
+        referensperiod: '2026-06-30',
+        filformat: 'V40',
+        filnamn: 'V40_x.xml',
+      },
       state: 'sent',
       changes: [{ state: 'sent', at }],
       ...fields,
@@ -149,7 +173,13 @@ describe('SCB sidebar plugin: runtime part', function () {
   });
 
   it(`publishes every change of a journal on "${TOPIC}" as { configId, record }, without the stored msg or poll`, () => {
-    const changed = record({ state: 'sending', segment: 2, segments: 3, msg: { payload: 'flow data', topic: 't' }, poll: { nodeId: 'h', deadline: 1, msg: {} } });
+    const changed = record({
+      state: 'sending',
+      segment: 2,
+      segments: 3,
+      msg: { payload: 'flow data', topic: 't' },
+      poll: { nodeId: 'h', deadline: 1, msg: {} },
+    });
     events.emit('change', changed);
     assert.equal(red.published.length, 1);
     const [message] = red.published;
@@ -181,7 +211,10 @@ describe('SCB sidebar plugin: runtime part', function () {
     assert.equal(stored.state, 'accepted');
     assert.equal(stored.decision?.status, 'accepted');
     assert.ok(stored.decision?.body, "SCB's answer is kept");
-    assert.deepEqual(stored.changes.map((c) => c.state), ['sent', 'pending', 'accepted']);
+    assert.deepEqual(
+      stored.changes.map((c) => c.state),
+      ['sent', 'pending', 'accepted'],
+    );
     assert.equal(stored.changes.at(-1)?.note, 'scb-m2m-deliveries.note.checked');
     assert.deepEqual(journalsAsked, [CONFIG, CONFIG]);
     // Each decision went out to the editors too.
@@ -198,7 +231,10 @@ describe('SCB sidebar plugin: runtime part', function () {
     const answer = await red.call(CHECK, { configId: CONFIG, id: delivery.id });
     assert.equal(answer.body.record?.state, 'rejected');
     const messages = journal.get(delivery.id)?.decision?.messages ?? [];
-    assert.ok(messages.length > 0 && messages.every((m) => typeof m === 'string'), `messages: ${JSON.stringify(messages)}`);
+    assert.ok(
+      messages.length > 0 && messages.every((m) => typeof m === 'string'),
+      `messages: ${JSON.stringify(messages)}`,
+    );
     assert.match(messages.join(' '), /SIMULATE-REJECT/);
   });
 
@@ -217,7 +253,11 @@ describe('SCB sidebar plugin: runtime part', function () {
       assert.equal(answer.status, status, JSON.stringify(params));
       assert.equal(answer.body.ok, false);
       assert.equal(answer.body.error?.code, code);
-      assert.match(String(answer.body.error?.message), /^scb-m2m-deliveries\.errors\./, 'a message from the plugin\'s catalog');
+      assert.match(
+        String(answer.body.error?.message),
+        /^scb-m2m-deliveries\.errors\./,
+        "a message from the plugin's catalog",
+      );
     }
     assert.equal(ctx.simulator.stats().historyRequests, before);
     assert.equal(journal.get(decided.id)?.state, 'accepted');

@@ -48,13 +48,18 @@ describe('restart: exactly once across redeploys, restarts and crashes (default 
   /** The journal as Node-RED wrote it (the last line of an id is its state); read only, never rewritten here. */
   const journal = (): DeliveryRecord[] => {
     const byId = new Map<string, DeliveryRecord>();
-    for (const r of jsonLines(path.join(dir, 'scb-m2m-journal', 'cfg.jsonl')) as unknown as DeliveryRecord[]) byId.set(r.id, r);
+    for (const r of jsonLines(path.join(dir, 'scb-m2m-journal', 'cfg.jsonl')) as unknown as DeliveryRecord[])
+      byId.set(r.id, r);
     return [...byId.values()];
   };
 
   before(async () => {
     // SCB decides only when the test says so.
-    simulator = await startSimulator({ clients: [{ name: 'valid', organisationsnummer: '9990000045', undersokningar: ['VINN'] }], historyDelayMs: 600_000, keepFiles: false });
+    simulator = await startSimulator({
+      clients: [{ name: 'valid', organisationsnummer: '9990000045', undersokningar: ['VINN'] }],
+      historyDelayMs: 600_000,
+      keepFiles: false,
+    });
   });
   beforeEach(() => {
     dir = makeUserDir('scb-restart-');
@@ -101,12 +106,51 @@ describe('restart: exactly once across redeploys, restarts and crashes (default 
         expiryWarningDays: 30,
         credentials: { passphrase: simulator.certificates.valid.passphrase },
       },
-      { id: 'inject-go', type: 'inject', z: 'tab', props: [...source, { p: 'marker', v: 'm', vt: 'str' }], repeat: '', once: false, wires: [['up']] },
-      { id: 'up', type: 'scb-m2m-upload', z: 'tab', config: 'cfg', referensperiod: '2026-06-30', referensperiodType: 'str', filformat: 'V40', filformatType: 'str', wires: [['hist', 'rec-uploaded']] },
-      { id: 'hist', type: 'scb-m2m-history', z: 'tab', config: 'cfg', mode: 'poll', interval: 0.2, timeout: 3600, rule: options.rule ?? '', wires: OUTPUTS.map((o) => [`rec-${o}`]) },
+      {
+        id: 'inject-go',
+        type: 'inject',
+        z: 'tab',
+        props: [...source, { p: 'marker', v: 'm', vt: 'str' }],
+        repeat: '',
+        once: false,
+        wires: [['up']],
+      },
+      {
+        id: 'up',
+        type: 'scb-m2m-upload',
+        z: 'tab',
+        config: 'cfg',
+        referensperiod: '2026-06-30',
+        referensperiodType: 'str',
+        filformat: 'V40',
+        filformatType: 'str',
+        wires: [['hist', 'rec-uploaded']],
+      },
+      {
+        id: 'hist',
+        type: 'scb-m2m-history',
+        z: 'tab',
+        config: 'cfg',
+        mode: 'poll',
+        interval: 0.2,
+        timeout: 3600,
+        rule: options.rule ?? '',
+        wires: OUTPUTS.map((o) => [`rec-${o}`]),
+      },
       { id: 'catcher', type: 'catch', z: 'tab', scope: null, uncaught: false, wires: [['rec-caught']] },
       ...[...OUTPUTS, 'caught', 'uploaded'].map(recorder),
-      { id: 'to-file', type: 'file', z: 'tab', filename: recordFile(), filenameType: 'str', appendNewline: true, createDir: true, overwriteFile: 'false', encoding: 'utf8', wires: [] },
+      {
+        id: 'to-file',
+        type: 'file',
+        z: 'tab',
+        filename: recordFile(),
+        filenameType: 'str',
+        appendNewline: true,
+        createDir: true,
+        overwriteFile: 'false',
+        encoding: 'utf8',
+        wires: [],
+      },
     ];
   }
 
@@ -119,7 +163,9 @@ describe('restart: exactly once across redeploys, restarts and crashes (default 
     const file = path.join(dir, 'outbox', `V40_${crypto.randomUUID().slice(0, 8)}.xml`);
     fs.mkdirSync(path.dirname(file), { recursive: true });
     // XML (SCB accepts it), three segments, content of its own.
-    const data = Buffer.from(`<vinn>${crypto.randomBytes(Math.ceil((2 * SEGMENT_SIZE + 1000) * 0.75)).toString('base64')}</vinn>`);
+    const data = Buffer.from(
+      `<vinn>${crypto.randomBytes(Math.ceil((2 * SEGMENT_SIZE + 1000) * 0.75)).toString('base64')}</vinn>`,
+    );
     fs.writeFileSync(file, data);
     return { file, sha256: sha256(data), size: data.length };
   }
@@ -133,7 +179,11 @@ describe('restart: exactly once across redeploys, restarts and crashes (default 
     await deploy(nr, flow());
     await inject();
     // The upload's own output written too: a stop drops msgs still passing between nodes.
-    await waitUntil(() => journal().some((r) => r.poll && r.uploadId) && out('uploaded').length === 1, 'the poll on record', 15_000);
+    await waitUntil(
+      () => journal().some((r) => r.poll && r.uploadId) && out('uploaded').length === 1,
+      'the poll on record',
+      15_000,
+    );
     const [record] = journal();
     const polledBefore = simulator.stats().historyRequests;
     await nr.stop();
@@ -165,7 +215,11 @@ describe('restart: exactly once across redeploys, restarts and crashes (default 
     simulator.faults.slowNext(1, 60_000, { match: SEGMENT_2 });
     await inject();
     // The second segment is at the simulator, whose answer waits: the upload is cut off in the middle.
-    await waitUntil(() => journal().some((r) => r.state === 'sending' && r.segment === 1) && simulator.faults.pending() === 0, 'segment 2 of 3 held at SCB', 20_000);
+    await waitUntil(
+      () => journal().some((r) => r.state === 'sending' && r.segment === 1) && simulator.faults.pending() === 0,
+      'segment 2 of 3 held at SCB',
+      20_000,
+    );
     await nr.kill();
     assert.equal(deliveriesOf(big.sha256).length, 0, 'nothing closed before the crash');
 
@@ -199,7 +253,11 @@ describe('restart: exactly once across redeploys, restarts and crashes (default 
     simulator.faults.slowNext(1, 60_000, { match: SEGMENT_2 });
     await inject();
     // The second segment is at the simulator, whose answer waits: the upload is cut off in the middle.
-    await waitUntil(() => journal().some((r) => r.state === 'sending' && r.segment === 1) && simulator.faults.pending() === 0, 'segment 2 of 3 held at SCB', 20_000);
+    await waitUntil(
+      () => journal().some((r) => r.state === 'sending' && r.segment === 1) && simulator.faults.pending() === 0,
+      'segment 2 of 3 held at SCB',
+      20_000,
+    );
     await deploy(nr, flow({ filename: big.file }));
     await waitUntil(() => out('uploaded').length > 0 || out('caught').length > 0, 'the resumed upload', 30_000);
     simulator.settleHistory();
@@ -222,7 +280,11 @@ describe('restart: exactly once across redeploys, restarts and crashes (default 
     await deploy(nr, flow({ filename: big.file }));
     simulator.faults.slowNext(1, 60_000, { match: SEGMENT_2 });
     await inject();
-    await waitUntil(() => journal().some((r) => r.state === 'sending') && simulator.faults.pending() === 0, 'segment 2 of 3 held at SCB', 20_000);
+    await waitUntil(
+      () => journal().some((r) => r.state === 'sending') && simulator.faults.pending() === 0,
+      'segment 2 of 3 held at SCB',
+      20_000,
+    );
     await nr.kill();
     fs.appendFileSync(big.file, 'changed by hand');
     const requests = simulator.stats().requests;
@@ -240,7 +302,7 @@ describe('restart: exactly once across redeploys, restarts and crashes (default 
     assert.match(nr.output(), /was not resumed/);
   });
 
-  it('SIGKILL while the closing request waits for its answer: never sent again, settled from SCB\'s history', async () => {
+  it("SIGKILL while the closing request waits for its answer: never sent again, settled from SCB's history", async () => {
     nr = await startNodeRed(dir, { settings });
     const port = nr.port;
     // A name of its own: another delivery of the same name in the same minute would make the history ambiguous.
@@ -248,7 +310,14 @@ describe('restart: exactly once across redeploys, restarts and crashes (default 
     simulator.faults.slowNext(1, 60_000, { match: CLOSING });
     const delivered = simulator.deliveries().length;
     await inject();
-    await waitUntil(() => journal().some((r) => r.state === 'closing') && simulator.deliveries().length === delivered + 1 && simulator.faults.pending() === 0, 'the close at SCB, its answer pending', 20_000);
+    await waitUntil(
+      () =>
+        journal().some((r) => r.state === 'closing') &&
+        simulator.deliveries().length === delivered + 1 &&
+        simulator.faults.pending() === 0,
+      'the close at SCB, its answer pending',
+      20_000,
+    );
     await nr.kill();
     const atScb = simulator.deliveries().at(-1)!;
 

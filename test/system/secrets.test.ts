@@ -16,7 +16,14 @@ import { startSimulator } from '../../simulator';
 import type { Simulator } from '../../simulator/types';
 import { deploy } from '../helpers/faults';
 import { waitUntil } from '../helpers/node-red';
-import { adminToken, credentialsAuth, makeUserDir, removeDir, startNodeRed, type NodeRedProcess } from '../helpers/node-red-process';
+import {
+  adminToken,
+  credentialsAuth,
+  makeUserDir,
+  removeDir,
+  startNodeRed,
+  type NodeRedProcess,
+} from '../helpers/node-red-process';
 
 const ADMIN_PASSWORD = 'admin-password-for-tests';
 /** Every run has its own passphrase, so a hit can only be a leak. */
@@ -46,7 +53,10 @@ class SecretScanner {
       for (const [name, whole] of this.wholes) if (text.includes(whole)) found.add(`${name} (whole) in ${where}`);
       for (let i = 0; i + WINDOW <= text.length; i++) {
         const name = this.windows.get(text.slice(i, i + WINDOW));
-        if (name) found.add(`${name} (16-char window at ${i}: ${JSON.stringify(text.slice(Math.max(0, i - 20), i + 36))}) in ${where}`);
+        if (name)
+          found.add(
+            `${name} (16-char window at ${i}: ${JSON.stringify(text.slice(Math.max(0, i - 20), i + 36))}) in ${where}`,
+          );
       }
     }
     return [...found];
@@ -81,7 +91,11 @@ describe('secrets: the passphrase and the .pfx appear nowhere Node-RED writes or
     });
 
   /** Calls the admin API and keeps its answer for the scan. */
-  async function answerOf(method: 'GET' | 'POST', route: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  async function answerOf(
+    method: 'GET' | 'POST',
+    route: string,
+    body?: unknown,
+  ): Promise<{ status: number; json: Record<string, unknown> }> {
     // GET /flows answers a plain array (API v1).
     const res = await api(method, route, body);
     const text = await res.text();
@@ -100,7 +114,9 @@ describe('secrets: the passphrase and the .pfx appear nowhere Node-RED writes or
 
   before(async () => {
     simulator = await startSimulator({
-      clients: [{ name: 'valid', organisationsnummer: '9990000045', undersokningar: ['VINN', 'KRITA'], passphrase: PASSPHRASE }],
+      clients: [
+        { name: 'valid', organisationsnummer: '9990000045', undersokningar: ['VINN', 'KRITA'], passphrase: PASSPHRASE },
+      ],
       historyDelayMs: 0,
     });
     pfx = fs.readFileSync(simulator.certificates.valid.path);
@@ -186,19 +202,62 @@ describe('secrets: the passphrase and the .pfx appear nowhere Node-RED writes or
         filformatType: 'str',
         wires: [['hist', ...record]],
       },
-      { id: 'hist', type: 'scb-m2m-history', z: 'tab', config: 'cfg', mode: 'once', interval: 30, timeout: 3600, rule: '', wires: [record, record, record] },
+      {
+        id: 'hist',
+        type: 'scb-m2m-history',
+        z: 'tab',
+        config: 'cfg',
+        mode: 'once',
+        interval: 30,
+        timeout: 3600,
+        rule: '',
+        wires: [record, record, record],
+      },
       { id: 'catcher', type: 'catch', z: 'tab', scope: null, uncaught: false, wires: [record] },
       // Every msg as JSON, one line each; and to the log by a debug node.
-      { id: 'to-json', type: 'function', z: 'tab', func: 'return { payload: JSON.stringify(msg) };', outputs: 1, wires: [['to-file']] },
-      { id: 'to-file', type: 'file', z: 'tab', filename: recordFile(), filenameType: 'str', appendNewline: true, createDir: true, overwriteFile: 'false', encoding: 'utf8', wires: [] },
-      { id: 'to-debug', type: 'debug', z: 'tab', active: true, tosidebar: true, console: true, tostatus: false, complete: 'true', targetType: 'full', wires: [] },
+      {
+        id: 'to-json',
+        type: 'function',
+        z: 'tab',
+        func: 'return { payload: JSON.stringify(msg) };',
+        outputs: 1,
+        wires: [['to-file']],
+      },
+      {
+        id: 'to-file',
+        type: 'file',
+        z: 'tab',
+        filename: recordFile(),
+        filenameType: 'str',
+        appendNewline: true,
+        createDir: true,
+        overwriteFile: 'false',
+        encoding: 'utf8',
+        wires: [],
+      },
+      {
+        id: 'to-debug',
+        type: 'debug',
+        z: 'tab',
+        active: true,
+        tosidebar: true,
+        console: true,
+        tostatus: false,
+        complete: 'true',
+        targetType: 'full',
+        wires: [],
+      },
     ];
     await deploy(nr, flow, token);
     for (const id of ['beat', 'send', 'bad']) {
       const res = await api('POST', `/inject/inject-${id}`);
       assert.equal(res.status, 200, `inject ${id}: ${await res.text()}\n${nr.output()}`);
     }
-    await waitUntil(() => records().length >= 4, 'heartbeat, upload, history and the caught 401 in the records', 20_000).catch((err: Error) => {
+    await waitUntil(
+      () => records().length >= 4,
+      'heartbeat, upload, history and the caught 401 in the records',
+      20_000,
+    ).catch((err: Error) => {
       throw new Error(`${err.message}\n${nr.output()}`);
     });
 
@@ -218,7 +277,18 @@ describe('secrets: the passphrase and the .pfx appear nowhere Node-RED writes or
     const routes: Array<['GET' | 'POST', string, unknown]> = [
       ['GET', '/scb-m2m-config/cfg/certificate', undefined],
       ['POST', '/scb-m2m-config/certificate', { id: 'cfg', pfx: '__PWRD__', passphrase: '__PWRD__' }],
-      ['POST', '/scb-m2m-config/test', { id: 'cfg', environment: 'custom', baseUrl: simulator.url, apiVersion: 'v2', certPath: '', caPath: simulator.caPath }],
+      [
+        'POST',
+        '/scb-m2m-config/test',
+        {
+          id: 'cfg',
+          environment: 'custom',
+          baseUrl: simulator.url,
+          apiVersion: 'v2',
+          certPath: '',
+          caPath: simulator.caPath,
+        },
+      ],
     ];
     for (const [method, route, body] of routes) {
       const refused = await api(method, route, body, null);
@@ -229,7 +299,10 @@ describe('secrets: the passphrase and the .pfx appear nowhere Node-RED writes or
       assert.equal(json.ok, true, `${method} ${route}: ${JSON.stringify(json)}`);
     }
     // A wrong passphrase typed in the dialog: the answer says so without echoing it.
-    const wrong = await answerOf('POST', '/scb-m2m-config/test', { ...routes[2][2] as object, passphrase: `${PASSPHRASE}-typo` });
+    const wrong = await answerOf('POST', '/scb-m2m-config/test', {
+      ...(routes[2][2] as object),
+      passphrase: `${PASSPHRASE}-typo`,
+    });
     assert.equal(wrong.json.ok, false);
     assert.equal((wrong.json.error as { code: string }).code, 'WRONG_PASSPHRASE');
     assert.ok(!JSON.stringify(wrong.json).includes('-typo'), 'the typed passphrase is not echoed');

@@ -9,7 +9,18 @@ import * as path from 'node:path';
 import { CertificateError, M2MClient, type M2MClientOptions } from '../../lib';
 import type { NodeMessage } from 'node-red';
 import { clientFor } from '../helpers/client';
-import { CONFIG, TAB, baseFlow, credentialsOf, helper, lastStatus, load, nextMessage, nodeSuite, within } from '../helpers/node-red';
+import {
+  CONFIG,
+  TAB,
+  baseFlow,
+  credentialsOf,
+  helper,
+  lastStatus,
+  load,
+  nextMessage,
+  nodeSuite,
+  within,
+} from '../helpers/node-red';
 import { makeTestPki } from '../helpers/pki';
 
 /** Runs `fn` with NODE_TLS_REJECT_UNAUTHORIZED=0, as a user might set it "to make TLS work". */
@@ -43,7 +54,10 @@ function assertUntrusted(err: unknown): void {
 
 describe('server certificate verification cannot be switched off', function () {
   this.timeout(30_000);
-  const ctx = nodeSuite({ simulator: { clients: [{ name: 'valid', organisationsnummer: '9990000045', undersokningar: ['VINN'] }] }, tmpDir: 'scb-server-ca-' });
+  const ctx = nodeSuite({
+    simulator: { clients: [{ name: 'valid', organisationsnummer: '9990000045', undersokningar: ['VINN'] }] },
+    tmpDir: 'scb-server-ca-',
+  });
   /** A CA that did not sign the simulator's server certificate. */
   let otherCaPath: string;
 
@@ -57,7 +71,13 @@ describe('server certificate verification cannot be switched off', function () {
       { ca: undefined },
       { ca: fs.readFileSync(otherCaPath, 'utf8') },
       // What other libraries call it: not options of this client, so they must do nothing.
-      { ca: undefined, rejectUnauthorized: false, insecure: true, tls: { rejectUnauthorized: false }, connect: { rejectUnauthorized: false } },
+      {
+        ca: undefined,
+        rejectUnauthorized: false,
+        insecure: true,
+        tls: { rejectUnauthorized: false },
+        connect: { rejectUnauthorized: false },
+      },
     ];
     for (const options of attempts) assertUntrusted(await heartbeatError(await clientFor(ctx.simulator, options)));
   });

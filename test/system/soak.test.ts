@@ -38,20 +38,39 @@ describe('soak: 300 uploads with 10 % random faults through one config node', fu
     await new Promise((resolve) => setImmediate(resolve));
     const before = watched();
     const random = seededRandom(testSeed('soak'));
-    simulator = await startSimulator({ clients: [{ name: 'valid', organisationsnummer: '9990000045', undersokningar: ['VINN'] }], keepFiles: false });
+    simulator = await startSimulator({
+      clients: [{ name: 'valid', organisationsnummer: '9990000045', undersokningar: ['VINN'] }],
+      keepFiles: false,
+    });
     const faults: Array<[string, () => void]> = [
       ['500 on any request', () => simulator.faults.failNext(1, { status: 500 })],
       ['503 twice on a data segment', () => simulator.faults.failNext(2, { status: 503, match: /\/file\/\d+\// })],
       ['reset mid-body', () => simulator.faults.resetNext(1, { match: /\/file\//, afterBytes: 512 })],
-      ['session expiry before a data segment', () => simulator.faults.expireSessionBeforeNext({ match: /\/file\/\d+\// })],
+      [
+        'session expiry before a data segment',
+        () => simulator.faults.expireSessionBeforeNext({ match: /\/file\/\d+\// }),
+      ],
       ['slow answer (300 ms)', () => simulator.faults.slowNext(1, 300)],
       ['F5 page on a data segment', () => simulator.faults.htmlNext(1, { match: /\/file\/\d+\// })],
       ['invalid JSON on a closing segment', () => simulator.faults.invalidJsonNext(1, { match: /\/file\/-1\// })],
     ];
     await load(
       [
-        ...baseFlow(simulator, { organisationsnummer: REQUEST.organisationsnummer, undersokning: REQUEST.undersokning }),
-        { id: 'up', type: 'scb-m2m-upload', z: TAB, config: CONFIG, referensperiod: REQUEST.referensperiod, referensperiodType: 'str', filformat: REQUEST.filformat, filformatType: 'str', wires: [['out']] },
+        ...baseFlow(simulator, {
+          organisationsnummer: REQUEST.organisationsnummer,
+          undersokning: REQUEST.undersokning,
+        }),
+        {
+          id: 'up',
+          type: 'scb-m2m-upload',
+          z: TAB,
+          config: CONFIG,
+          referensperiod: REQUEST.referensperiod,
+          referensperiodType: 'str',
+          filformat: REQUEST.filformat,
+          filformatType: 'str',
+          wires: [['out']],
+        },
         { id: 'out', type: 'helper', z: TAB },
       ],
       credentialsOf(simulator),
@@ -103,19 +122,27 @@ describe('soak: 300 uploads with 10 % random faults through one config node', fu
     for (const [soakId, { sha, size }] of sent) {
       const got = byId.get(soakId) ?? [];
       const output = outcomes.outputs.get(soakId)?.[0];
-      if (got.length > 1) problems.push(`${soakId}: delivered ${got.length} times (sizes ${got.map((d) => d.size).join(', ')})`);
-      for (const d of got) if (d.sha256 !== sha) problems.push(`${soakId}: delivered damaged (${d.size} of ${size} bytes)`);
-      if (output && !got.some((d) => d.deliveryId === output.uploadId)) problems.push(`${soakId}: output uploadId ${String(output.uploadId)} is not at the server`);
+      if (got.length > 1)
+        problems.push(`${soakId}: delivered ${got.length} times (sizes ${got.map((d) => d.size).join(', ')})`);
+      for (const d of got)
+        if (d.sha256 !== sha) problems.push(`${soakId}: delivered damaged (${d.size} of ${size} bytes)`);
+      if (output && !got.some((d) => d.deliveryId === output.uploadId))
+        problems.push(`${soakId}: output uploadId ${String(output.uploadId)} is not at the server`);
     }
     // Caught ones must say why and keep their msg.
     for (const soakId of caught) {
       const msg = outcomes.caught.get(soakId)![0];
-      if (msg.filnamn !== `${soakId}.xml` || typeof (msg.error as { message?: unknown })?.message !== 'string') problems.push(`${soakId}: caught msg lost its properties`);
+      if (msg.filnamn !== `${soakId}.xml` || typeof (msg.error as { message?: unknown })?.message !== 'string')
+        problems.push(`${soakId}: caught msg lost its properties`);
     }
     assert.deepEqual(problems, [], 'every delivery once and whole');
     assert.ok(armed.size > 0, 'faults were injected');
 
     // Sockets and timers: back to where they were, given a bounded time to close.
-    await waitUntil(() => WATCHED.every((k) => watched()[k] <= before[k]), `handles back to ${JSON.stringify(before)} (now ${JSON.stringify(watched())})`, 5000);
+    await waitUntil(
+      () => WATCHED.every((k) => watched()[k] <= before[k]),
+      `handles back to ${JSON.stringify(before)} (now ${JSON.stringify(watched())})`,
+      5000,
+    );
   });
 });

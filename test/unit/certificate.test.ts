@@ -5,7 +5,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { inspect } from 'node:util';
-import { CertificateError, assertCertificateCurrent, loadCertificate, readCertificate, type LoadedCertificate } from '../../lib';
+import {
+  CertificateError,
+  assertCertificateCurrent,
+  loadCertificate,
+  readCertificate,
+  type LoadedCertificate,
+} from '../../lib';
 import { issue, makePfx, makeTestPki, type Issued, type PfxFormat, type TestPki } from '../helpers/pki';
 
 const PASSPHRASE = 'Hemlig-fras-4711';
@@ -46,7 +52,10 @@ describe('certificate', () => {
 
   function assertUsableForTls(loaded: LoadedCertificate): void {
     assert.doesNotThrow(() => tls.createSecureContext({ cert: loaded.cert, key: loaded.key }));
-    assert.ok(firstCert(loaded.cert).checkPrivateKey(crypto.createPrivateKey(loaded.key)), 'the first certificate matches the key');
+    assert.ok(
+      firstCert(loaded.cert).checkPrivateKey(crypto.createPrivateKey(loaded.key)),
+      'the first certificate matches the key',
+    );
   }
 
   it('reads a modern (AES) .pfx from a path: info, cert first then chain, usable key', async () => {
@@ -91,7 +100,11 @@ describe('certificate', () => {
 
   it('reads a legacy RC2-40 .pfx that Node itself refuses, and marks it legacyFormat', async () => {
     const pfx = pfxOf(pki.client, 'legacy-rc2-40');
-    assert.throws(() => tls.createSecureContext({ pfx, passphrase: PASSPHRASE }), /Unsupported PKCS12 PFX data/, 'the fixture really is legacy');
+    assert.throws(
+      () => tls.createSecureContext({ pfx, passphrase: PASSPHRASE }),
+      /Unsupported PKCS12 PFX data/,
+      'the fixture really is legacy',
+    );
     const loaded = await readCertificate({ pfx, passphrase: PASSPHRASE });
     assert.equal(loaded.info.legacyFormat, true);
     assert.equal(loaded.info.commonName, 'Test client 9990000045');
@@ -108,7 +121,10 @@ describe('certificate', () => {
 
   for (const format of ['modern', 'legacy-rc2-40'] as const) {
     it(`refuses a wrong passphrase (${format}) with WRONG_PASSPHRASE, never echoing it`, async () => {
-      const err = await refusal(readCertificate({ pfx: pfxOf(pki.client, format), passphrase: 'not-the-one' }), 'WRONG_PASSPHRASE');
+      const err = await refusal(
+        readCertificate({ pfx: pfxOf(pki.client, format), passphrase: 'not-the-one' }),
+        'WRONG_PASSPHRASE',
+      );
       assert.match(err.message, /passphrase/);
       const shown = `${err.message} ${JSON.stringify(err)} ${inspect(err)}`;
       assert.ok(!shown.includes('not-the-one') && !shown.includes(PASSPHRASE));
@@ -116,25 +132,59 @@ describe('certificate', () => {
   }
 
   it('refuses an encryption neither OpenSSL 3 nor forge reads (RC2-128) and says how to re-export', async () => {
-    const err = await refusal(readCertificate({ pfx: pfxOf(pki.client, 'rc2-128'), passphrase: PASSPHRASE }), 'UNSUPPORTED_ENCRYPTION');
+    const err = await refusal(
+      readCertificate({ pfx: pfxOf(pki.client, 'rc2-128'), passphrase: PASSPHRASE }),
+      'UNSUPPORTED_ENCRYPTION',
+    );
     assert.ok(err.message.includes('-certpbe AES-256-CBC'));
   });
 
   it('refuses what is not a PKCS#12 file and says what it looks like', async () => {
-    assert.match((await refusal(readCertificate({ pfx: Buffer.from(pki.client.certPem), passphrase: '' }), 'NOT_PKCS12')).message, /PEM file \(CERTIFICATE\)/);
-    assert.match((await refusal(readCertificate({ pfx: Buffer.alloc(0), passphrase: '' }), 'NOT_PKCS12')).message, /is empty/);
-    assert.match((await refusal(readCertificate({ pfx: Buffer.from('just some text\n'), passphrase: '' }), 'NOT_PKCS12')).message, /text file/);
-    assert.match((await refusal(readCertificate({ pfx: crypto.randomBytes(64).fill(0xff, 0, 1), passphrase: '' }), 'NOT_PKCS12')).message, /not a PKCS#12/);
+    assert.match(
+      (await refusal(readCertificate({ pfx: Buffer.from(pki.client.certPem), passphrase: '' }), 'NOT_PKCS12')).message,
+      /PEM file \(CERTIFICATE\)/,
+    );
+    assert.match(
+      (await refusal(readCertificate({ pfx: Buffer.alloc(0), passphrase: '' }), 'NOT_PKCS12')).message,
+      /is empty/,
+    );
+    assert.match(
+      (await refusal(readCertificate({ pfx: Buffer.from('just some text\n'), passphrase: '' }), 'NOT_PKCS12')).message,
+      /text file/,
+    );
+    assert.match(
+      (await refusal(readCertificate({ pfx: crypto.randomBytes(64).fill(0xff, 0, 1), passphrase: '' }), 'NOT_PKCS12'))
+        .message,
+      /not a PKCS#12/,
+    );
     const der = new crypto.X509Certificate(pki.client.certPem).raw;
-    assert.match((await refusal(readCertificate({ pfx: der, passphrase: '' }), 'NOT_PKCS12')).message, /DER data but not a PKCS#12/);
+    assert.match(
+      (await refusal(readCertificate({ pfx: der, passphrase: '' }), 'NOT_PKCS12')).message,
+      /DER data but not a PKCS#12/,
+    );
   });
 
   it('refuses a .pfx without a private key (NO_PRIVATE_KEY) or without a certificate (NO_CERTIFICATE)', async () => {
-    await refusal(readCertificate({ pfx: makePfx({ certs: [pki.client.certPem], passphrase: PASSPHRASE }), passphrase: PASSPHRASE }), 'NO_PRIVATE_KEY');
-    await refusal(readCertificate({ pfx: makePfx({ keyPem: pki.client.keyPem, certs: [], passphrase: PASSPHRASE }), passphrase: PASSPHRASE }), 'NO_CERTIFICATE');
+    await refusal(
+      readCertificate({
+        pfx: makePfx({ certs: [pki.client.certPem], passphrase: PASSPHRASE }),
+        passphrase: PASSPHRASE,
+      }),
+      'NO_PRIVATE_KEY',
+    );
+    await refusal(
+      readCertificate({
+        pfx: makePfx({ keyPem: pki.client.keyPem, certs: [], passphrase: PASSPHRASE }),
+        passphrase: PASSPHRASE,
+      }),
+      'NO_CERTIFICATE',
+    );
     // A certificate that belongs to another key is no certificate for this key.
     await refusal(
-      readCertificate({ pfx: makePfx({ keyPem: pki.client.keyPem, certs: [pki.server.certPem], passphrase: PASSPHRASE }), passphrase: PASSPHRASE }),
+      readCertificate({
+        pfx: makePfx({ keyPem: pki.client.keyPem, certs: [pki.server.certPem], passphrase: PASSPHRASE }),
+        passphrase: PASSPHRASE,
+      }),
       'NO_CERTIFICATE',
     );
   });
@@ -151,8 +201,18 @@ describe('certificate', () => {
 
     before(() => {
       const now = Date.now();
-      expired = issue({ commonName: 'Expired client', issuer: pki.ca, notBefore: new Date(now - 400 * DAY_MS), notAfter: new Date(now - 10 * DAY_MS) });
-      future = issue({ commonName: 'Future client', issuer: pki.ca, notBefore: new Date(now + 10 * DAY_MS), notAfter: new Date(now + 400 * DAY_MS) });
+      expired = issue({
+        commonName: 'Expired client',
+        issuer: pki.ca,
+        notBefore: new Date(now - 400 * DAY_MS),
+        notAfter: new Date(now - 10 * DAY_MS),
+      });
+      future = issue({
+        commonName: 'Future client',
+        issuer: pki.ca,
+        notBefore: new Date(now + 10 * DAY_MS),
+        notAfter: new Date(now + 400 * DAY_MS),
+      });
     });
 
     it('readCertificate reads an expired certificate (daysLeft negative); loadCertificate refuses it with EXPIRED and the date', async () => {
@@ -166,7 +226,8 @@ describe('certificate', () => {
       const read = await readCertificate({ pfx: pfxOf(future), passphrase: PASSPHRASE });
       assert.throws(
         () => assertCertificateCurrent(read.info),
-        (e: unknown) => e instanceof CertificateError && e.code === 'NOT_YET_VALID' && e.message.includes(read.info.validFrom),
+        (e: unknown) =>
+          e instanceof CertificateError && e.code === 'NOT_YET_VALID' && e.message.includes(read.info.validFrom),
       );
       // The same certificate is current once its time has come.
       assert.doesNotThrow(() => assertCertificateCurrent(read.info, new Date(Date.now() + 20 * DAY_MS)));

@@ -23,8 +23,15 @@ describe('client parts', () => {
   describe('CookieJar', () => {
     it('keeps every cookie of name=value;path=/;secure and sends them back', () => {
       const jar = new CookieJar();
-      jar.store(['LastMRH_Session=0a1b2c3d;path=/;secure', 'MRHSession=00000000000000000000000a0a1b2c3d;path=/;secure', 'F5_ST=1z1z1z;path=/;secure']);
-      assert.equal(jar.header('/m2m/v2/heartbeat'), 'LastMRH_Session=0a1b2c3d; MRHSession=00000000000000000000000a0a1b2c3d; F5_ST=1z1z1z');
+      jar.store([
+        'LastMRH_Session=0a1b2c3d;path=/;secure',
+        'MRHSession=00000000000000000000000a0a1b2c3d;path=/;secure',
+        'F5_ST=1z1z1z;path=/;secure',
+      ]);
+      assert.equal(
+        jar.header('/m2m/v2/heartbeat'),
+        'LastMRH_Session=0a1b2c3d; MRHSession=00000000000000000000000a0a1b2c3d; F5_ST=1z1z1z',
+      );
       assert.deepEqual(jar.names().sort(), ['F5_ST', 'LastMRH_Session', 'MRHSession']);
     });
 
@@ -96,8 +103,14 @@ describe('client parts', () => {
 
     it('backs off exponentially with full jitter, capped at maxDelayMs', () => {
       const p = retryPolicy({ minDelayMs: 100, maxDelayMs: 1000 });
-      assert.deepEqual([0, 1, 2, 3, 4, 5].map((n) => backoffDelay(n, p, () => 0.999999)), [99, 199, 399, 799, 999, 999]);
-      assert.equal(backoffDelay(3, p, () => 0), 0);
+      assert.deepEqual(
+        [0, 1, 2, 3, 4, 5].map((n) => backoffDelay(n, p, () => 0.999999)),
+        [99, 199, 399, 799, 999, 999],
+      );
+      assert.equal(
+        backoffDelay(3, p, () => 0),
+        0,
+      );
     });
 
     it('retries retryable errors up to maxRetries, then throws the last one', async () => {
@@ -173,7 +186,10 @@ describe('client parts', () => {
 
   describe('M2MError', () => {
     it('keeps the reason apart from the hint; the message users read is the two together', () => {
-      const err = new ServerError('Upload of V40.xml failed: SCB answered 503.', { code: 'SERVER_ERROR', hint: 'Try again later.' });
+      const err = new ServerError('Upload of V40.xml failed: SCB answered 503.', {
+        code: 'SERVER_ERROR',
+        hint: 'Try again later.',
+      });
       assert.equal(err.reason, 'Upload of V40.xml failed: SCB answered 503.');
       assert.equal(err.message, 'Upload of V40.xml failed: SCB answered 503. Try again later.');
       const bare = new NetworkError('down', { code: 'ECONNREFUSED' });

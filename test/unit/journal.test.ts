@@ -6,9 +6,24 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Journal, journalEvents, openJournal, sha256File, sha256Of, type DeliveryRecord, type DeliveryTarget, type NewDelivery } from '../../lib/journal';
+import {
+  Journal,
+  journalEvents,
+  openJournal,
+  sha256File,
+  sha256Of,
+  type DeliveryRecord,
+  type DeliveryTarget,
+  type NewDelivery,
+} from '../../lib/journal';
 
-const TARGET: DeliveryTarget = { organisationsnummer: '9990000045', undersokning: 'VINN', referensperiod: '2026-10-31', filformat: 'V40', filnamn: 'V40_2026-10.xml' };
+const TARGET: DeliveryTarget = {
+  organisationsnummer: '9990000045',
+  undersokning: 'VINN',
+  referensperiod: '2026-10-31',
+  filformat: 'V40',
+  filnamn: 'V40_2026-10.xml',
+};
 const SERVER = 'https://127.0.0.1:8443/m2m/v2/';
 
 function delivery(content: string, extra: Partial<NewDelivery> = {}): NewDelivery {
@@ -38,7 +53,11 @@ describe('journal: the delivery record on disk', () => {
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  const lines = (configId = 'cfg') => fs.readFileSync(path.join(dir, `${configId}.jsonl`), 'utf8').split('\n').filter((l) => l !== '');
+  const lines = (configId = 'cfg') =>
+    fs
+      .readFileSync(path.join(dir, `${configId}.jsonl`), 'utf8')
+      .split('\n')
+      .filter((l) => l !== '');
 
   it('keeps every change with its time, one JSON line per change, and reads it back the same after a reopen', async () => {
     const journal = await Journal.open(dir, 'cfg', { log });
@@ -79,7 +98,8 @@ describe('journal: the delivery record on disk', () => {
     await reopened.update(created.id, { state: 'closing' });
     const again = await Journal.open(dir, 'cfg', { log });
     assert.equal(again.get(created.id)?.state, 'closing', 'the line after the torn one is read');
-    for (const line of lines()) assert.doesNotThrow(() => JSON.parse(line), 'every line is whole: none glued to a torn one');
+    for (const line of lines())
+      assert.doesNotThrow(() => JSON.parse(line), 'every line is whole: none glued to a torn one');
     assert.equal(logged.length, 1, `the torn line was dropped by the rewrite: said once (${logged.join(' / ')})`);
   });
 
@@ -104,7 +124,9 @@ describe('journal: the delivery record on disk', () => {
     // Age two of them by 500 days, as the file would hold them.
     const aged = lines().map((line) => {
       const r = JSON.parse(line) as DeliveryRecord;
-      return JSON.stringify(r.id === recent.id ? r : { ...r, updatedAt: new Date(Date.now() - 500 * 86_400_000).toISOString() });
+      return JSON.stringify(
+        r.id === recent.id ? r : { ...r, updatedAt: new Date(Date.now() - 500 * 86_400_000).toISOString() },
+      );
     });
     fs.writeFileSync(path.join(dir, 'cfg.jsonl'), `${aged.join('\n')}\n`);
 
@@ -139,11 +161,19 @@ describe('journal: the delivery record on disk', () => {
       assert.equal(journal.findDuplicate(SERVER, TARGET, sha), undefined, `${state} does not block`);
     }
     await journal.update(first.id, { state: 'accepted' });
-    assert.equal(journal.findDuplicate(SERVER, { ...TARGET, referensperiod: '2026-11-30' }, sha), undefined, 'another period');
+    assert.equal(
+      journal.findDuplicate(SERVER, { ...TARGET, referensperiod: '2026-11-30' }, sha),
+      undefined,
+      'another period',
+    );
     assert.equal(journal.findDuplicate(SERVER, { ...TARGET, version: '2' }, sha), undefined, 'another version');
     assert.equal(journal.findDuplicate('https://m2m.gdb.scb.se/m2m/v2/', TARGET, sha), undefined, 'another server');
     assert.equal(journal.findDuplicate(SERVER, TARGET, sha256Of(Buffer.from('<b/>'))), undefined, 'other content');
-    assert.equal(journal.findDuplicate(SERVER, { ...TARGET, undersokning: 'vinn', filnamn: 'renamed.xml' }, sha)?.id, first.id, 'the same file under another name');
+    assert.equal(
+      journal.findDuplicate(SERVER, { ...TARGET, undersokning: 'vinn', filnamn: 'renamed.xml' }, sha)?.id,
+      first.id,
+      'the same file under another name',
+    );
   });
 
   it('keeps an in-memory payload in its spool while in flight and deletes it on request', async () => {
@@ -169,7 +199,10 @@ describe('journal: the delivery record on disk', () => {
     try {
       const r = await a.create(delivery('<a/>'));
       await a.update(r.id, { state: 'failed', error: { kind: 'server', code: 'HTTP_500', message: 'fault at SCB' } });
-      assert.deepEqual(seen.map((s) => s.state), ['queued', 'failed']);
+      assert.deepEqual(
+        seen.map((s) => s.state),
+        ['queued', 'failed'],
+      );
       assert.equal(seen[1].changes.at(-1)?.error?.code, 'HTTP_500');
     } finally {
       journalEvents.removeListener('change', listener);

@@ -138,7 +138,14 @@ describe('validation', () => {
       const out = validateUploadRequest(base, 'v2');
       assert.deepEqual(
         { ...out, source: undefined },
-        { organisationsnummer: '9990000045', undersokning: 'VINN', referensperiod: '2022-06-30', filformat: 'V40', filnamn: 'V40.xml', source: undefined },
+        {
+          organisationsnummer: '9990000045',
+          undersokning: 'VINN',
+          referensperiod: '2022-06-30',
+          filformat: 'V40',
+          filnamn: 'V40.xml',
+          source: undefined,
+        },
       );
       assert.equal(validateUploadRequest({ ...base, version: '3' }, 'v2').version, '3');
     });
@@ -156,7 +163,11 @@ describe('validation', () => {
     });
 
     it('refuses a source with both or neither of path and buffer', () => {
-      refuses(() => validateUploadRequest({ ...base, source: { path: '/a', buffer: Buffer.alloc(1) } as never }, 'v2'), 'source', 'not both');
+      refuses(
+        () => validateUploadRequest({ ...base, source: { path: '/a', buffer: Buffer.alloc(1) } as never }, 'v2'),
+        'source',
+        'not both',
+      );
       refuses(() => validateUploadRequest({ ...base, source: {} as never }, 'v2'), 'source', 'path or a Buffer');
       refuses(() => validateUploadRequest({ ...base, source: undefined as never }, 'v2'), 'source');
     });

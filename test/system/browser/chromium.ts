@@ -37,7 +37,9 @@ export function skipWithoutChromium(test: Mocha.Context): void {
 
 export async function launchChromium(): Promise<Browser> {
   if (!fs.existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium; .ci/run does it) or point SCB_M2M_CHROMIUM at a Chromium binary`);
+    throw new Error(
+      `${CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium; .ci/run does it) or point SCB_M2M_CHROMIUM at a Chromium binary`,
+    );
   }
   return chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
 }
@@ -75,13 +77,19 @@ export function collectErrors(page: Page, nodeRedUrl: string): string[] {
     if (message.type() === 'error' && message.location().url.startsWith(nodeRedUrl)) errors.push(message.text());
   });
   page.on('response', (response) => {
-    if (response.status() >= 400 && /scb-m2m|icons\/@flowreport/.test(response.url())) errors.push(`${response.status()} ${response.url()}`);
+    if (response.status() >= 400 && /scb-m2m|icons\/@flowreport/.test(response.url()))
+      errors.push(`${response.status()} ${response.url()}`);
   });
   return errors;
 }
 
 /** A browser suite's after hook: the browser, Node-RED and the simulator stopped, the dirs removed. */
-export async function tearDown(parts: { browser?: Browser; nodeRed?: NodeRedProcess; simulator?: Simulator; dirs: Array<string | undefined> }): Promise<void> {
+export async function tearDown(parts: {
+  browser?: Browser;
+  nodeRed?: NodeRedProcess;
+  simulator?: Simulator;
+  dirs: Array<string | undefined>;
+}): Promise<void> {
   await parts.browser?.close();
   await parts.nodeRed?.stop();
   await parts.simulator?.stop();

@@ -25,9 +25,27 @@ type Element = any;
 const PALETTE = '#red-ui-palette-container-SCB_M2M';
 const FLOW = [
   { id: 'dialogs-tab', type: 'tab', label: 'Dialogs' },
-  { id: 'dialogs-heartbeat', type: 'scb-m2m-heartbeat', z: 'dialogs-tab', name: '', config: '', x: 150, y: 80, wires: [[]] },
+  {
+    id: 'dialogs-heartbeat',
+    type: 'scb-m2m-heartbeat',
+    z: 'dialogs-tab',
+    name: '',
+    config: '',
+    x: 150,
+    y: 80,
+    wires: [[]],
+  },
   { id: 'dialogs-upload', type: 'scb-m2m-upload', z: 'dialogs-tab', name: '', config: '', x: 150, y: 160, wires: [[]] },
-  { id: 'dialogs-history', type: 'scb-m2m-history', z: 'dialogs-tab', name: '', config: '', x: 150, y: 240, wires: [[]] },
+  {
+    id: 'dialogs-history',
+    type: 'scb-m2m-history',
+    z: 'dialogs-tab',
+    name: '',
+    config: '',
+    x: 150,
+    y: 240,
+    wires: [[]],
+  },
 ];
 
 /**
@@ -46,14 +64,18 @@ function layoutProblems(page: Page, root: string): Promise<string[]> {
       const label = row.querySelector(':scope > label');
       const icon = label?.querySelector('i.fa');
       const text = label?.querySelector('span');
-      const field = [...row.querySelectorAll(':scope > .red-ui-typedInput-container, :scope > input, :scope > select')].find(visible);
+      const field = [
+        ...row.querySelectorAll(':scope > .red-ui-typedInput-container, :scope > input, :scope > select'),
+      ].find(visible);
       if (!visible(row) || !label) continue;
       const name = (label.textContent ?? '').trim();
       if (label.scrollWidth > label.clientWidth + 1) problems.push(`the label "${name}" is cut off`);
       if (!icon || !text || !field) continue;
       const box = field.getBoundingClientRect();
-      if (middle(icon) < box.top || middle(icon) > box.bottom) problems.push(`the icon of "${name}" is not on the line of its input`);
-      if (Math.abs(middle(icon) - middle(text)) > 3) problems.push(`the icon of "${name}" is not on the line of its text`);
+      if (middle(icon) < box.top || middle(icon) > box.bottom)
+        problems.push(`the icon of "${name}" is not on the line of its input`);
+      if (Math.abs(middle(icon) - middle(text)) > 3)
+        problems.push(`the icon of "${name}" is not on the line of its text`);
     }
     const context = document.createElement('canvas').getContext('2d');
     for (const input of document.querySelectorAll(`${root} input[placeholder]`) as Element[]) {
@@ -61,7 +83,8 @@ function layoutProblems(page: Page, root: string): Promise<string[]> {
       const style = getComputedStyle(input);
       context.font = style.font;
       const room = input.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
-      if (context.measureText(input.placeholder).width > room) problems.push(`the placeholder "${input.placeholder}" is cut off`);
+      if (context.measureText(input.placeholder).width > room)
+        problems.push(`the placeholder "${input.placeholder}" is cut off`);
     }
     return problems;
   }, root);
@@ -106,7 +129,9 @@ describe('dialogs in a real browser: layout and requests', function () {
     simulator = await startSimulator({
       dir: simulatorDir,
       historyDelayMs: 0,
-      clients: [{ name: 'reporter', organisationsnummer: '9990000045', undersokningar: ['VINN'], passphrase: 'dialogs' }],
+      clients: [
+        { name: 'reporter', organisationsnummer: '9990000045', undersokningar: ['VINN'], passphrase: 'dialogs' },
+      ],
     });
     userDir = makeUserDir();
     fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(FLOW));
@@ -125,7 +150,8 @@ describe('dialogs in a real browser: layout and requests', function () {
       let page: Page;
       let errors: string[];
       const certificateRequests: string[] = [];
-      const shot = (name: string, options?: Parameters<typeof screenshot>[2]) => screenshot(page, `dialogs-${locale}-${name}`, options);
+      const shot = (name: string, options?: Parameters<typeof screenshot>[2]) =>
+        screenshot(page, `dialogs-${locale}-${name}`, options);
 
       before(async function () {
         if (!browser) this.skip();
@@ -144,15 +170,15 @@ describe('dialogs in a real browser: layout and requests', function () {
       });
 
       it('gives heartbeat, upload and history an icon each', async () => {
-        const icons = await page.locator(`${PALETTE} .red-ui-palette-node .red-ui-palette-icon`).evaluateAll((els) =>
-          els.map((el) => getComputedStyle(el).backgroundImage),
-        );
+        const icons = await page
+          .locator(`${PALETTE} .red-ui-palette-node .red-ui-palette-icon`)
+          .evaluateAll((els) => els.map((el) => getComputedStyle(el).backgroundImage));
         assert.equal(icons.length, 3);
         assert.equal(new Set(icons).size, 3, `three different icons, got ${icons.join(', ')}`);
         await shot('palette', { selector: PALETTE });
       });
 
-      it('upload dialog: icons on their input\'s line, placeholders not cut off', async () => {
+      it("upload dialog: icons on their input's line, placeholders not cut off", async () => {
         await page.locator('g.red-ui-flow-node-group').nth(1).dblclick();
         await page.waitForSelector('#node-input-organisationsnummer', { state: 'attached' });
         await page.locator('.red-ui-typedInput-container').first().waitFor();
@@ -185,7 +211,11 @@ describe('dialogs in a real browser: layout and requests', function () {
         assert.equal(await page.locator('#scb-m2m-config-certificate table tr').count(), 7);
         const rows = page.locator('.form-row', { has: page.locator('#scb-m2m-config-connection') });
         assert.equal(await rows.count(), 1);
-        assert.equal(await rows.locator('#scb-m2m-config-certificate').count(), 0, 'the test answer and the details are in different rows');
+        assert.equal(
+          await rows.locator('#scb-m2m-config-certificate').count(),
+          0,
+          'the test answer and the details are in different rows',
+        );
         assert.deepEqual(await brokenWords(page), []);
         await page.locator('#scb-m2m-config-connection').scrollIntoViewIfNeeded();
         await shot('config-dialog-tested', { selector: '.red-ui-tray' });
@@ -197,7 +227,9 @@ describe('dialogs in a real browser: layout and requests', function () {
       it('the heartbeat help fits the sidebar', async () => {
         await page.locator('g.red-ui-flow-node-group').first().click();
         // The help tab by the editor's own API: its button sits elsewhere in Node-RED 5's two sidebars.
-        await page.evaluate(() => (globalThis as unknown as { RED: { sidebar: { show(id: string): void } } }).RED.sidebar.show('help'));
+        await page.evaluate(() =>
+          (globalThis as unknown as { RED: { sidebar: { show(id: string): void } } }).RED.sidebar.show('help'),
+        );
         const help = page.locator('.red-ui-help', { has: page.locator('dl.message-properties') }).last();
         await help.locator('dl.message-properties').first().waitFor();
         const overflowing = await help.evaluate((root) => {

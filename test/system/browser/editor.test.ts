@@ -18,7 +18,10 @@ import { adminRequest, makeUserDir, startNodeRed, type NodeRedProcess } from '..
 
 /** What the page exposes of Node-RED's editor API (read only to check what the browser holds). */
 declare const RED: {
-  nodes: { node(id: string): { credentials?: Record<string, unknown> } | null; getType(type: string): { category: string } };
+  nodes: {
+    node(id: string): { credentials?: Record<string, unknown> } | null;
+    getType(type: string): { category: string };
+  };
 };
 
 const ORGANISATIONSNUMMER = '9990000045';
@@ -51,13 +54,17 @@ describe('editor in a real browser (Chromium + Node-RED + simulator)', function 
     simulator = await startSimulator({
       dir: path.join(work, 'simulator'),
       historyDelayMs: 0,
-      clients: [{ name: 'reporter', organisationsnummer: ORGANISATIONSNUMMER, undersokningar: ['VINN', 'KRITA'], passphrase }],
+      clients: [
+        { name: 'reporter', organisationsnummer: ORGANISATIONSNUMMER, undersokningar: ['VINN', 'KRITA'], passphrase },
+      ],
     });
     certificate = simulator.certificates.reporter;
     pfxBase64 = fs.readFileSync(certificate.path).toString('base64');
     userDir = makeUserDir();
     // Where the "Report a folder" example watches and moves accepted files to.
-    nodeRed = await startNodeRed(userDir, { env: { SCB_M2M_OUTBOX: path.join(work, 'outbox'), SCB_M2M_DONE: path.join(work, 'done') } });
+    nodeRed = await startNodeRed(userDir, {
+      env: { SCB_M2M_OUTBOX: path.join(work, 'outbox'), SCB_M2M_DONE: path.join(work, 'done') },
+    });
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
     page.on('pageerror', (error) => pageErrors.push(error.message));
@@ -72,7 +79,9 @@ describe('editor in a real browser (Chromium + Node-RED + simulator)', function 
     await page.goto(nodeRed.url);
     await page.waitForSelector(`${PALETTE} .red-ui-palette-node[data-palette-type="scb-m2m-upload"]`);
     assert.equal((await page.locator(`${PALETTE} .red-ui-palette-header`).innerText()).trim(), 'SCB M2M');
-    const types = await page.locator(`${PALETTE} .red-ui-palette-node`).evaluateAll((els) => els.map((el) => el.getAttribute('data-palette-type')));
+    const types = await page
+      .locator(`${PALETTE} .red-ui-palette-node`)
+      .evaluateAll((els) => els.map((el) => el.getAttribute('data-palette-type')));
     assert.deepEqual([...types].sort(), [...FLOW_NODE_TYPES].sort());
     // A config node has no palette entry: it is made from a node's dialog, as below.
     const configCategory = await page.evaluate(() => RED.nodes.getType('scb-m2m-config').category);
@@ -118,15 +127,26 @@ describe('editor in a real browser (Chromium + Node-RED + simulator)', function 
     await page.click('#scb-m2m-config-check');
     const table = page.locator('#scb-m2m-config-certificate table.scb-m2m-config-info');
     await table.waitFor();
-    const rows = await table.locator('tr').evaluateAll((trs) =>
-      Object.fromEntries(trs.map((tr) => [tr.querySelector('th')?.textContent ?? '', tr.querySelector('td')?.textContent ?? ''])),
-    );
+    const rows = await table
+      .locator('tr')
+      .evaluateAll((trs) =>
+        Object.fromEntries(
+          trs.map((tr) => [tr.querySelector('th')?.textContent ?? '', tr.querySelector('td')?.textContent ?? '']),
+        ),
+      );
     assert.match(rows.Subject, new RegExp(ORGANISATIONSNUMMER));
     assert.match(rows.Issuer, /SCB M2M Simulator CA/);
-    const hex = (text: string) => text.replace(/[^0-9a-f]/gi, '').toLowerCase().replace(/^0+/, '');
+    const hex = (text: string) =>
+      text
+        .replace(/[^0-9a-f]/gi, '')
+        .toLowerCase()
+        .replace(/^0+/, '');
     assert.equal(hex(rows['Serial number']), hex(certificate.serialNumber));
     const daysLeft = Number(rows['Days left']);
-    assert.ok(Number.isInteger(daysLeft) && daysLeft > 30, `days left should be a whole number above 30, got ${rows['Days left']}`);
+    assert.ok(
+      Number.isInteger(daysLeft) && daysLeft > 30,
+      `days left should be a whole number above 30, got ${rows['Days left']}`,
+    );
     assert.ok(rows['Valid from'] && rows['Valid to'], 'validity dates are shown');
     await table.locator('tr').last().scrollIntoViewIfNeeded();
     await screenshot(page, '04-config-certificate', { selector: '.red-ui-tray', readme: 'config-dialog' });
@@ -136,7 +156,9 @@ describe('editor in a real browser (Chromium + Node-RED + simulator)', function 
     const heartbeatsBefore = simulator.stats().heartbeats;
     const startedAt = Date.now();
     await page.click('#scb-m2m-config-test');
-    const answer = page.locator('#scb-m2m-config-connection .scb-m2m-config-ok, #scb-m2m-config-connection .scb-m2m-config-error');
+    const answer = page.locator(
+      '#scb-m2m-config-connection .scb-m2m-config-ok, #scb-m2m-config-connection .scb-m2m-config-error',
+    );
     await answer.waitFor();
     const text = await answer.innerText();
     const time = /Server time: "?([^"\s(]+)/.exec(text);
@@ -147,7 +169,7 @@ describe('editor in a real browser (Chromium + Node-RED + simulator)', function 
     await screenshot(page, '05-test-connection');
   });
 
-  it('points the example\'s upload and history nodes at the new config node and deletes the placeholder', async () => {
+  it("points the example's upload and history nodes at the new config node and deletes the placeholder", async () => {
     await page.click('#node-config-dialog-ok');
     await page.waitForSelector('#node-config-input-environment', { state: 'detached' });
     configId = await page.inputValue('#node-input-config');
@@ -184,7 +206,9 @@ describe('editor in a real browser (Chromium + Node-RED + simulator)', function 
     // What a user does: save a report into the folder the example watches.
     const file = path.join(work, 'outbox', 'V40_browser.xml');
     fs.writeFileSync(file, '<?xml version="1.0" encoding="utf-8"?>\n<Report ReportingAgentCode="9990000045"/>\n');
-    const result = page.locator('.red-ui-debug-content-list .red-ui-debug-msg', { hasText: 'ACCEPTED V40_browser.xml' });
+    const result = page.locator('.red-ui-debug-content-list .red-ui-debug-msg', {
+      hasText: 'ACCEPTED V40_browser.xml',
+    });
     await result.waitFor({ timeout: 30_000 });
     const [delivery] = simulator.deliveries();
     assert.ok(delivery, 'the simulator received the file');
@@ -192,18 +216,27 @@ describe('editor in a real browser (Chromium + Node-RED + simulator)', function 
     assert.equal(delivery.organisationsnummer, ORGANISATIONSNUMMER);
     assert.equal(delivery.undersokning, 'VINN');
     // One line a person reads without opening anything: the decision, the file, survey and period, where it went (the preview cuts the path).
-    assert.match(await result.locator('.red-ui-debug-msg-payload').innerText(), /^"ACCEPTED V40_browser\.xml \(VINN, \d{4}-\d{2}-\d{2}\): moved to /);
+    assert.match(
+      await result.locator('.red-ui-debug-msg-payload').innerText(),
+      /^"ACCEPTED V40_browser\.xml \(VINN, \d{4}-\d{2}-\d{2}\): moved to /,
+    );
     // The example then moves the accepted file to the done folder.
     const done = path.join(work, 'done', 'V40_browser.xml');
-    for (const deadline = Date.now() + 10_000; !(fs.existsSync(done) && !fs.existsSync(file)); ) {
+    for (const deadline = Date.now() + 10_000; !(fs.existsSync(done) && !fs.existsSync(file));) {
       if (Date.now() > deadline) throw new Error('the accepted file was not moved to the done folder within 10 s');
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     await page.waitForFunction("document.querySelectorAll('.red-ui-popover').length === 0");
-    await screenshot(page, '06-flow-and-debug', { readme: 'flow-accepted', clip: { x: 180, y: 0, width: 1100, height: 560 } });
+    await screenshot(page, '06-flow-and-debug', {
+      readme: 'flow-accepted',
+      clip: { x: 180, y: 0, width: 1100, height: 560 },
+    });
     const sidebar = await page.locator('#red-ui-sidebar').boundingBox();
     assert.ok(sidebar, 'the sidebar is on screen');
-    await screenshot(page, '07-debug-sidebar', { readme: 'debug-sidebar', clip: { x: sidebar.x, y: sidebar.y, width: sidebar.width, height: 340 } });
+    await screenshot(page, '07-debug-sidebar', {
+      readme: 'debug-sidebar',
+      clip: { x: sidebar.x, y: sidebar.y, width: sidebar.width, height: 340 },
+    });
   });
 
   it('keeps the passphrase and the .pfx out of the editor after a reload', async () => {
@@ -213,12 +246,13 @@ describe('editor in a real browser (Chromium + Node-RED + simulator)', function 
     // A slice from the middle of the base64 would show the .pfx even if it were wrapped or cut.
     const secrets = { passphrase, pfx: pfxBase64.slice(100, 160) };
     const assertClean = (where: string, text: string) => {
-      for (const [what, secret] of Object.entries(secrets)) assert.ok(!text.includes(secret), `the ${what} must not be in ${where}`);
+      for (const [what, secret] of Object.entries(secrets))
+        assert.ok(!text.includes(secret), `the ${what} must not be in ${where}`);
     };
 
     assertClean('the page HTML', await page.content());
     const credentials = await page.evaluate((id) => RED.nodes.node(id)?.credentials ?? {}, configId);
-    assertClean('the config node\'s credentials in the editor', JSON.stringify(credentials));
+    assertClean("the config node's credentials in the editor", JSON.stringify(credentials));
 
     const flows = await adminRequest(nodeRed, 'flows');
     assert.equal(flows.status, 200);
@@ -236,7 +270,7 @@ describe('editor in a real browser (Chromium + Node-RED + simulator)', function 
     await page.waitForSelector('#node-config-input-passphrase', { state: 'visible' });
     assert.equal(await page.inputValue('#node-config-input-passphrase'), '__PWRD__');
     assertClean('the reopened dialog', await page.content());
-    assertClean('Node-RED\'s log', nodeRed.output());
+    assertClean("Node-RED's log", nodeRed.output());
     assertClean('flows_cred.json (encrypted)', fs.readFileSync(path.join(userDir, 'flows_cred.json'), 'utf8'));
     assert.deepEqual(pageErrors, [], 'the editor raised no JavaScript errors');
   });

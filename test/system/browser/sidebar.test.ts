@@ -102,11 +102,37 @@ function flow(simulator: Simulator, files: { big: string; rejected: string; late
     inject('sidebar-send-big', 'Send the October report', files.big, 80),
     inject('sidebar-send-rejected', 'Send a faulty report', files.rejected, 140),
     upload('sidebar-upload', 'SCB upload', 'sidebar-history', 110),
-    { id: 'sidebar-history', type: 'scb-m2m-history', z: TAB, name: 'SCB history', config: CONFIG, mode: 'poll', interval: 1, timeout: 60, rule: '', x: 570, y: 110, wires: [[], [], []] },
+    {
+      id: 'sidebar-history',
+      type: 'scb-m2m-history',
+      z: TAB,
+      name: 'SCB history',
+      config: CONFIG,
+      mode: 'poll',
+      interval: 1,
+      timeout: 60,
+      rule: '',
+      x: 570,
+      y: 110,
+      wires: [[], [], []],
+    },
     // A poll that gives up after a second: its delivery stays pending, for "check now".
     inject('sidebar-send-later', 'Send the September report', files.later, 220, 'sidebar-upload-later'),
     upload('sidebar-upload-later', 'SCB upload (quick look)', 'sidebar-history-short', 220),
-    { id: 'sidebar-history-short', type: 'scb-m2m-history', z: TAB, name: 'SCB history, 1 s', config: CONFIG, mode: 'poll', interval: 1, timeout: 1, rule: '', x: 600, y: 220, wires: [[], [], []] },
+    {
+      id: 'sidebar-history-short',
+      type: 'scb-m2m-history',
+      z: TAB,
+      name: 'SCB history, 1 s',
+      config: CONFIG,
+      mode: 'poll',
+      interval: 1,
+      timeout: 1,
+      rule: '',
+      x: 600,
+      y: 220,
+      wires: [[], [], []],
+    },
   ];
 }
 
@@ -130,7 +156,13 @@ describe('SCB sidebar in a real browser (Chromium + Node-RED + journal + simulat
       historyDelayMs: 600_000,
       clients: [
         { name: 'reporter', organisationsnummer: '9990000045', undersokningar: ['VINN'], passphrase: PASSPHRASE },
-        { name: 'old', organisationsnummer: '9990000045', undersokningar: ['VINN'], passphrase: PASSPHRASE, kind: 'expired' },
+        {
+          name: 'old',
+          organisationsnummer: '9990000045',
+          undersokningar: ['VINN'],
+          passphrase: PASSPHRASE,
+          kind: 'expired',
+        },
       ],
     });
     // Two segments: a valid XML file a little larger than one segment.
@@ -159,7 +191,10 @@ describe('SCB sidebar in a real browser (Chromium + Node-RED + journal + simulat
   });
 
   /** The editor of `server` in `locale`, loaded, with menu > View open; console errors of our resources collected. */
-  async function viewMenu(server: NodeRedProcess, locale = 'en-US'): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
+  async function viewMenu(
+    server: NodeRedProcess,
+    locale = 'en-US',
+  ): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
     const context = await browser.newContext({ locale, viewport: { width: 1280, height: 860 } });
     const page = await context.newPage();
     const errors = collectErrors(page, server.url);
@@ -199,7 +234,9 @@ describe('SCB sidebar in a real browser (Chromium + Node-RED + journal + simulat
           for (const mutation of mutations) {
             for (const added of mutation.addedNodes) {
               if (!added.matches?.(row)) continue;
-              window.scbSeen.push(`${added.querySelector('.scb-m2m-deliveries-file').textContent}: ${added.querySelector('.scb-m2m-deliveries-state').textContent}`);
+              window.scbSeen.push(
+                `${added.querySelector('.scb-m2m-deliveries-file').textContent}: ${added.querySelector('.scb-m2m-deliveries-state').textContent}`,
+              );
             }
           }
         }).observe(document.querySelector('.scb-m2m-deliveries'), { childList: true, subtree: true });
@@ -210,14 +247,18 @@ describe('SCB sidebar in a real browser (Chromium + Node-RED + journal + simulat
       await context?.close();
     });
 
-    it('shows the connection\'s certificate: subject, environment and days left', async () => {
+    it("shows the connection's certificate: subject, environment and days left", async () => {
       const certificate = page.locator('.scb-m2m-deliveries-certificate', { hasText: 'Simulator' });
       await certificate.locator('.scb-m2m-deliveries-days').waitFor();
       assert.match(await certificate.innerText(), /custom server/);
       assert.match(await certificate.locator('.scb-m2m-deliveries-subject').innerText(), /9990000045/);
       const days = certificate.locator('.scb-m2m-deliveries-days');
       assert.match(await days.innerText(), /^\d+ days left$/);
-      assert.equal(await days.evaluate((el: any) => el.className), 'scb-m2m-deliveries-days', 'neither warned nor expired');
+      assert.equal(
+        await days.evaluate((el: any) => el.className),
+        'scb-m2m-deliveries-days',
+        'neither warned nor expired',
+      );
     });
 
     it('in the warning colour inside the connection\'s "Warn before" days, in red when expired', async () => {
@@ -228,7 +269,13 @@ describe('SCB sidebar in a real browser (Chromium + Node-RED + journal + simulat
       const detail = expired.locator('.scb-m2m-deliveries-certificate-detail.scb-m2m-deliveries-expired');
       await detail.waitFor();
       assert.match(await detail.innerText(), /expired/);
-      const [warning, red] = await Promise.all([early, expired].map((row) => row.locator('.scb-m2m-deliveries-expiring, .scb-m2m-deliveries-expired').evaluate((el: any) => getComputedStyle(el).color)));
+      const [warning, red] = await Promise.all(
+        [early, expired].map((row) =>
+          row
+            .locator('.scb-m2m-deliveries-expiring, .scb-m2m-deliveries-expired')
+            .evaluate((el: any) => getComputedStyle(el).color),
+        ),
+      );
       assert.notEqual(warning, red, 'two different colours');
     });
 
@@ -239,7 +286,9 @@ describe('SCB sidebar in a real browser (Chromium + Node-RED + journal + simulat
       await row.locator('.scb-m2m-deliveries-state', { hasText: 'sent' }).waitFor({ timeout: 45_000 });
       simulator.settleHistory();
       await row.locator('.scb-m2m-deliveries-state', { hasText: 'accepted' }).waitFor({ timeout: 45_000 });
-      const seen = ((await page.evaluate(() => window.scbSeen)) as string[]).filter((line) => line.startsWith('V40_2026-10.xml:'));
+      const seen = ((await page.evaluate(() => window.scbSeen)) as string[]).filter((line) =>
+        line.startsWith('V40_2026-10.xml:'),
+      );
       assert.ok(seen.includes('V40_2026-10.xml: segment 1 of 2'), `the row counted segment 1: ${seen.join(' | ')}`);
       assert.ok(seen.includes('V40_2026-10.xml: segment 2 of 2'), `the row counted segment 2: ${seen.join(' | ')}`);
       assert.ok(seen.indexOf('V40_2026-10.xml: segment 2 of 2') < seen.lastIndexOf('V40_2026-10.xml: accepted'));
@@ -258,22 +307,33 @@ describe('SCB sidebar in a real browser (Chromium + Node-RED + journal + simulat
       await row.locator('.scb-m2m-deliveries-state', { hasText: 'sent' }).waitFor({ timeout: 45_000 });
       simulator.settleHistory();
       await row.locator('.scb-m2m-deliveries-state', { hasText: 'rejected' }).waitFor({ timeout: 45_000 });
-      assert.match(await row.locator('.scb-m2m-deliveries-reason').innerText(), /Filen innehåller markören SIMULATE-REJECT/);
+      assert.match(
+        await row.locator('.scb-m2m-deliveries-reason').innerText(),
+        /Filen innehåller markören SIMULATE-REJECT/,
+      );
       // Newest first.
       assert.match(await page.locator(ROW).first().innerText(), /faulty/);
       await row.click();
       const details = row.locator('.scb-m2m-deliveries-details');
       await details.waitFor();
-      assert.match(await details.locator('.scb-m2m-deliveries-messages').innerText(), /Filen innehåller markören SIMULATE-REJECT\./);
+      assert.match(
+        await details.locator('.scb-m2m-deliveries-messages').innerText(),
+        /Filen innehåller markören SIMULATE-REJECT\./,
+      );
       const changes = await details.locator('.scb-m2m-deliveries-changes li').allInnerTexts();
-      assert.ok(changes.some((c) => /sent/.test(c)) && /rejected/.test(changes.at(-1) ?? ''), `changes: ${changes.join(' | ')}`);
+      assert.ok(
+        changes.some((c) => /sent/.test(c)) && /rejected/.test(changes.at(-1) ?? ''),
+        `changes: ${changes.join(' | ')}`,
+      );
       assert.match(await details.locator('.scb-m2m-deliveries-reveal').innerText(), /Show SCB upload in the flow/);
       await screenshot(page, 'sidebar-en', { selector: '#red-ui-sidebar', readme: 'sidebar' });
     });
 
     it('the node link reveals the upload node in the flow', async () => {
       await page.locator(`${ROW} .scb-m2m-deliveries-reveal`).first().click();
-      await page.locator('g.red-ui-flow-node-group:has(.red-ui-flow-node-highlighted)', { hasText: 'SCB upload' }).waitFor();
+      await page
+        .locator('g.red-ui-flow-node-group:has(.red-ui-flow-node-highlighted)', { hasText: 'SCB upload' })
+        .waitFor();
     });
 
     it('"check now" asks SCB about a delivery its poll gave up on, and the row turns accepted', async function () {
@@ -296,7 +356,9 @@ describe('SCB sidebar in a real browser (Chromium + Node-RED + journal + simulat
 
     it('filters by state and by text', async () => {
       await page.selectOption('.scb-m2m-deliveries-state', 'rejected');
-      assert.deepEqual(await page.locator(`${ROW} .scb-m2m-deliveries-file`).allInnerTexts(), ['V40_2026-10_faulty.xml']);
+      assert.deepEqual(await page.locator(`${ROW} .scb-m2m-deliveries-file`).allInnerTexts(), [
+        'V40_2026-10_faulty.xml',
+      ]);
       await page.selectOption('.scb-m2m-deliveries-state', '');
       const big = simulator.deliveries().find((d) => d.filnamn === 'V40_2026-10.xml');
       await page.fill('.scb-m2m-deliveries-search', String(big?.deliveryId));
@@ -331,8 +393,19 @@ describe('SCB sidebar in a real browser (Chromium + Node-RED + journal + simulat
       this.timeout(60_000);
       restrictedDir = makeUserDir();
       // Anyone may read the editor, but not the journal.
-      const editorReads = ['flows.read', 'nodes.read', 'settings.read', 'status.read', 'plugins.read', 'library.read', 'context.read', 'debug.read'];
-      restricted = await startNodeRed(restrictedDir, { settings: { adminAuth: { type: 'credentials', users: [], default: { permissions: editorReads } } } });
+      const editorReads = [
+        'flows.read',
+        'nodes.read',
+        'settings.read',
+        'status.read',
+        'plugins.read',
+        'library.read',
+        'context.read',
+        'debug.read',
+      ];
+      restricted = await startNodeRed(restrictedDir, {
+        settings: { adminAuth: { type: 'credentials', users: [], default: { permissions: editorReads } } },
+      });
       const { context, page, errors } = await viewMenu(restricted);
       try {
         // The plugin is there: only the permission keeps its tab away.
@@ -354,8 +427,15 @@ describe('SCB sidebar in a real browser (Chromium + Node-RED + journal + simulat
       const { context, page, errors } = await editor('sv-SE');
       try {
         await page.locator(`${ROW} .scb-m2m-deliveries-state`, { hasText: 'avvisad' }).waitFor();
-        assert.deepEqual(await page.locator(`${ROW} .scb-m2m-deliveries-state`).allInnerTexts(), ['godkänd', 'avvisad', 'godkänd']);
-        assert.equal(await page.getAttribute('.scb-m2m-deliveries-search', 'placeholder'), 'Filtrera: fil, id, meddelande');
+        assert.deepEqual(await page.locator(`${ROW} .scb-m2m-deliveries-state`).allInnerTexts(), [
+          'godkänd',
+          'avvisad',
+          'godkänd',
+        ]);
+        assert.equal(
+          await page.getAttribute('.scb-m2m-deliveries-search', 'placeholder'),
+          'Filtrera: fil, id, meddelande',
+        );
         assert.match(await page.locator('.scb-m2m-deliveries-days').first().innerText(), /^\d+ dagar kvar$/);
         await screenshot(page, 'sidebar-sv', { selector: '#red-ui-sidebar', readme: 'sidebar-sv' });
         assert.deepEqual(errors, []);
