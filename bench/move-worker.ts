@@ -5,35 +5,13 @@
  */
 import * as path from 'node:path';
 import { startSimulator } from '../simulator';
-
-interface FlowNode {
-  receive(msg: Record<string, unknown>): void;
-  on(event: 'input', listener: (msg: Record<string, unknown>) => void): void;
-}
-interface TestHelper {
-  init(runtimePath: string, settings?: Record<string, unknown>): void;
-  load(
-    modules: unknown[],
-    flow: Array<Record<string, unknown>>,
-    credentials: Record<string, Record<string, string>>,
-  ): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): FlowNode;
-}
+import { testRuntime } from './test-runtime';
 
 const SAMPLE_MS = 20;
 
 async function main(): Promise<void> {
   const [file, doneDir, journalDir] = process.argv.slice(2);
-  const helper = require('node-red-node-test-helper') as TestHelper;
-  helper.init(require.resolve('node-red'), {
-    logging: { console: { level: 'warn' } },
-    scbM2mJournalDir: journalDir,
-  });
-  const root = path.join(__dirname, '..');
-  const modules = ['scb-m2m-config', 'scb-m2m-upload', 'scb-m2m-history'].map(
-    (type) => require(path.join(root, 'nodes', type, `${type}.js`)) as unknown,
-  );
+  const { helper, scbModules: modules } = testRuntime({ scbM2mJournalDir: journalDir });
   const sim = await startSimulator({ keepFiles: false, historyDelayMs: 0, dir: path.join(journalDir, 'sim') });
   try {
     await helper.load(
@@ -78,20 +56,25 @@ async function main(): Promise<void> {
       ],
       { cfg: { passphrase: sim.certificates.valid.passphrase } },
     );
+    const node = (id: string) => {
+      const found = helper.getNode(id);
+      if (!found) throw new Error(`no node ${id} in the flow`);
+      return found;
+    };
     // A small upload gives an uploadId that SCB accepts; the large file is what the history node moves.
-    const sent = new Promise<Record<string, unknown>>((resolve) => helper.getNode('sent').on('input', resolve));
-    helper.getNode('up').receive({ payload: Buffer.from('<v/>'), filnamn: 'accepted.xml' });
+    const sent = new Promise<Record<string, unknown>>((resolve) => node('sent').on('input', resolve));
+    node('up').receive({ payload: Buffer.from('<v/>'), filnamn: 'accepted.xml' });
     const { uploadId } = await sent;
     const moved = new Promise<Record<string, unknown>>((resolve, reject) => {
-      helper.getNode('accepted').on('input', resolve);
-      helper.getNode('other').on('input', () => reject(new Error('not accepted')));
+      node('accepted').on('input', resolve);
+      node('other').on('input', () => reject(new Error('not accepted')));
     });
     global.gc?.();
     const base = process.memoryUsage.rss();
     let peak = base;
     const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), SAMPLE_MS);
     const started = process.hrtime.bigint();
-    helper.getNode('hist').receive({ uploadId, filename: file });
+    node('hist').receive({ uploadId, filename: file });
     const msg = await moved;
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     clearInterval(timer);

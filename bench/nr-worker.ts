@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { promises as fs } from 'node:fs';
 import type { ClientStats } from '../lib/types';
 import type { ScbM2mConfigNode } from '../nodes/scb-m2m-config/model';
+import { testRuntime, type FlowMessage } from './test-runtime';
 import type {
   CoreOutcome,
   DecidedOutcome,
@@ -21,42 +22,13 @@ import type {
   WorkerResponse,
 } from './protocol';
 
-interface FlowMessage {
-  [key: string]: unknown;
-}
-interface FlowNode {
-  receive(msg: FlowMessage): void;
-  on(event: 'input', listener: (msg: FlowMessage) => void): void;
-}
-interface TestHelper {
-  init(runtimePath: string, settings?: Record<string, unknown>): void;
-  load(
-    modules: unknown[],
-    flow: Array<Record<string, unknown>>,
-    credentials: Record<string, Record<string, string>>,
-  ): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): FlowNode | null;
-  /** The helper wraps every Node.prototype method in a sinon spy that keeps each call's arguments. */
-  _sandbox: { restore(): void };
-}
-
 const SAMPLE_MS = 20;
 const MiB = 1024 * 1024;
 /** Longest wait for one msg to come out of a flow (a 1 GiB upload on a busy 2-core machine included). */
 const MSG_TIMEOUT_MS = 10 * 60_000;
 
-const helper: TestHelper = require('node-red-node-test-helper');
 // The delivery journal in the benchmark's own folder (bench/run.ts sets it), never in the user's home.
-helper.init(require.resolve('node-red'), {
-  logging: { console: { level: 'warn' } },
-  scbM2mJournalDir: process.env.SCB_M2M_BENCH_JOURNAL,
-});
-
-const root = path.join(__dirname, '..');
-const nodeModules = ['scb-m2m-config', 'scb-m2m-upload', 'scb-m2m-history'].map((type) =>
-  require(path.join(root, 'nodes', type, `${type}.js`)),
-);
+const { helper, scbModules: nodeModules } = testRuntime({ scbM2mJournalDir: process.env.SCB_M2M_BENCH_JOURNAL });
 const coreModules = ['05-tls.js', '21-httprequest.js'].map((file) =>
   require(path.join(path.dirname(require.resolve('@node-red/nodes/package.json')), 'core', 'network', file)),
 );

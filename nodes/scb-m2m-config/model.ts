@@ -14,10 +14,8 @@ import {
   daysLeft,
   CertificateError,
   ValidationError,
-  isM2MError,
 } from '../../lib';
 import type { ApiVersion, Environment } from '../../lib/api';
-import type { ErrorCode } from '../../lib/errors';
 import type {
   CertificateInfo,
   LoadedCertificate,
@@ -26,6 +24,7 @@ import type {
   TimeoutOptions,
 } from '../../lib/types';
 import type { NodeSettings } from 'node-red';
+import { errorOf } from '../shared/journal';
 import type { Node, NodeAPI, NodeStatus } from '../shared/red';
 
 export const CONFIG_TYPE = 'scb-m2m-config';
@@ -206,18 +205,8 @@ export async function createClient(
   });
 }
 
+/** An error for the editor's dialogs and the log: as msg.scbError has it, with the hint in the message. */
 export function errorReport(err: unknown): ErrorReport {
-  if (isM2MError(err)) {
-    return {
-      kind: err.kind,
-      code: err.code,
-      message: err.message,
-      ...(err.statusCode !== undefined && { statusCode: err.statusCode }),
-    };
-  }
-  return {
-    kind: 'internal',
-    code: 'UNEXPECTED' satisfies ErrorCode,
-    message: err instanceof Error ? err.message : String(err),
-  };
+  const { hint: _hint, ...report } = errorOf(err);
+  return { ...report, message: err instanceof Error ? err.message : report.message };
 }

@@ -140,15 +140,15 @@ export function startNodeRed(userDir: string, options: StartOptions = {}): Promi
     let ready = false;
     const onData = () => {
       if (ready) return;
-      // "Server now running at http://127.0.0.1:<port>/" (the port Node-RED chose for --port 0), then
-      // the runtime starts the flows it has: a deploy made after that is the next "Started flows".
-      const running =
-        /now running at (http:\/\/127\.0\.0\.1:\d+\/)[\s\S]*(Started flows|Waiting for missing types)/.exec(output());
-      if (running) {
+      // "Server now running at http://127.0.0.1:<port>/" (the port Node-RED chose for --port 0) and
+      // "Started flows" for the flows it has: Node-RED 4 says them in that order, 5 the other way
+      // round when it has flows. A deploy made after both is the next "Started flows".
+      const url = /now running at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(output())?.[1];
+      if (url && /Started flows|Waiting for missing types/.test(output())) {
         ready = true;
         clearTimeout(timer);
         child.removeListener('exit', onExit);
-        resolve(handle(running[1]));
+        resolve(handle(url));
       }
     };
     const onExit = (code: number | null) => fail(`exited with code ${code} before listening`);
