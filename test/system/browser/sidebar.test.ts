@@ -330,10 +330,34 @@ describe('SCB sidebar in a real browser (Chromium + Node-RED + journal + simulat
     });
 
     it('the node link reveals the upload node in the flow', async () => {
+      // The editor flashes the revealed node (Node-RED 4 on and off, 5 for 8 s): record that an upload node
+      // was highlighted on the canvas at all, rather than hope to look in one of its bright moments.
+      await page.evaluate(() => {
+        type Editor = { nodes: { filterNodes(filter: { type: string }): Array<{ highlighted?: boolean }> } };
+        const seen = globalThis as unknown as { scbRevealed?: boolean; RED: Editor };
+        const check = () => {
+          // Node-RED 4 marks the node's rectangle, 5 the node's group itself.
+          const shown = document.querySelector(
+            'g.red-ui-flow-node-group.red-ui-flow-node-highlighted, g.red-ui-flow-node-group .red-ui-flow-node-highlighted',
+          );
+          const upload = seen.RED.nodes.filterNodes({ type: 'scb-m2m-upload' }).some((n) => n.highlighted);
+          if (shown && upload) seen.scbRevealed = true;
+        };
+        (seen as unknown as { scbCheck: () => void }).scbCheck = check;
+        new MutationObserver(check).observe(document.body, {
+          subtree: true,
+          attributes: true,
+          attributeFilter: ['class'],
+          childList: true,
+        });
+      });
       await page.locator(`${ROW} .scb-m2m-deliveries-reveal`).first().click();
-      await page
-        .locator('g.red-ui-flow-node-group:has(.red-ui-flow-node-highlighted)', { hasText: 'SCB upload' })
-        .waitFor();
+      // Polled too: a highlight already on (Node-RED 5 keeps it 8 s) changes no class for the observer to see.
+      await page.waitForFunction(() => {
+        const seen = globalThis as unknown as { scbRevealed?: boolean; scbCheck: () => void };
+        seen.scbCheck();
+        return seen.scbRevealed === true;
+      });
     });
 
     it('"check now" asks SCB about a delivery its poll gave up on, and the row turns accepted', async function () {
