@@ -170,6 +170,25 @@ describe('restart: exactly once across redeploys, restarts and crashes (default 
     return { file, sha256: sha256(data), size: data.length };
   }
 
+  /**
+   * Starts Node-RED with a three-segment file's upload and holds its second segment at SCB (the
+   * simulator's answer waits): the upload is cut off in the middle by whatever the test does next.
+   */
+  async function uploadHeldAtSegmentTwo(): Promise<{ big: ReturnType<typeof bigFile>; running: NodeRedProcess }> {
+    const big = bigFile();
+    const running = await startNodeRed(dir, { settings });
+    nr = running;
+    await deploy(running, flow({ filename: big.file }));
+    simulator.faults.slowNext(1, 60_000, { match: SEGMENT_2 });
+    await inject();
+    await waitUntil(
+      () => journal().some((r) => r.state === 'sending' && r.segment === 1) && simulator.faults.pending() === 0,
+      'segment 2 of 3 held at SCB',
+      20_000,
+    );
+    return { big, running };
+  }
+
   const deliveriesOf = (sha256: string) => simulator.deliveries().filter((d) => d.sha256 === sha256);
   const out = (output: string) => records().filter((r) => r.output === output);
 
@@ -208,19 +227,9 @@ describe('restart: exactly once across redeploys, restarts and crashes (default 
   });
 
   it('SIGKILL in the middle of an upload: resumed once at start, one complete delivery, one output with msg.resumed', async () => {
-    const big = bigFile();
-    nr = await startNodeRed(dir, { settings });
-    const port = nr.port;
-    await deploy(nr, flow({ filename: big.file }));
-    simulator.faults.slowNext(1, 60_000, { match: SEGMENT_2 });
-    await inject();
-    // The second segment is at the simulator, whose answer waits: the upload is cut off in the middle.
-    await waitUntil(
-      () => journal().some((r) => r.state === 'sending' && r.segment === 1) && simulator.faults.pending() === 0,
-      'segment 2 of 3 held at SCB',
-      20_000,
-    );
-    await nr.kill();
+    const { big, running } = await uploadHeldAtSegmentTwo();
+    const port = running.port;
+    await running.kill();
     assert.equal(deliveriesOf(big.sha256).length, 0, 'nothing closed before the crash');
 
     nr = await startNodeRed(dir, { settings, port });
@@ -247,22 +256,12 @@ describe('restart: exactly once across redeploys, restarts and crashes (default 
   });
 
   it('a redeploy in the middle of an upload: one complete delivery and one output', async () => {
-    const big = bigFile();
-    nr = await startNodeRed(dir, { settings });
-    await deploy(nr, flow({ filename: big.file }));
-    simulator.faults.slowNext(1, 60_000, { match: SEGMENT_2 });
-    await inject();
-    // The second segment is at the simulator, whose answer waits: the upload is cut off in the middle.
-    await waitUntil(
-      () => journal().some((r) => r.state === 'sending' && r.segment === 1) && simulator.faults.pending() === 0,
-      'segment 2 of 3 held at SCB',
-      20_000,
-    );
-    await deploy(nr, flow({ filename: big.file }));
+    const { big, running } = await uploadHeldAtSegmentTwo();
+    await deploy(running, flow({ filename: big.file }));
     await waitUntil(() => out('uploaded').length > 0 || out('caught').length > 0, 'the resumed upload', 30_000);
     simulator.settleHistory();
     await waitUntil(() => out('accepted').length > 0, 'the decision', 15_000);
-    await nr.stop();
+    await running.stop();
 
     assert.deepEqual(out('caught'), []);
     assert.equal(out('uploaded').length, 1);
@@ -274,18 +273,9 @@ describe('restart: exactly once across redeploys, restarts and crashes (default 
   });
 
   it('a file changed while its upload was cut off: not sent, the Catch node gets the stored msg, the journal says why', async () => {
-    const big = bigFile();
-    nr = await startNodeRed(dir, { settings });
-    const port = nr.port;
-    await deploy(nr, flow({ filename: big.file }));
-    simulator.faults.slowNext(1, 60_000, { match: SEGMENT_2 });
-    await inject();
-    await waitUntil(
-      () => journal().some((r) => r.state === 'sending') && simulator.faults.pending() === 0,
-      'segment 2 of 3 held at SCB',
-      20_000,
-    );
-    await nr.kill();
+    const { big, running } = await uploadHeldAtSegmentTwo();
+    const port = running.port;
+    await running.kill();
     fs.appendFileSync(big.file, 'changed by hand');
     const requests = simulator.stats().requests;
 
