@@ -328,11 +328,6 @@ export class Journal {
     if (this.lines - this.records.size > COMPACT_SLACK) this.compact();
   }
 
-  /** Closes the file (a process that stops need not: every line is written). */
-  close(): void {
-    this.closeFile();
-  }
-
   private closeFile(): void {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;

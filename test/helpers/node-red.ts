@@ -129,6 +129,49 @@ export function baseFlow(simulator: Simulator, config: Record<string, unknown> =
   ];
 }
 
+/** The history node's outputs, in order. */
+export const HISTORY_OUTPUTS = ['accepted', 'rejected', 'pending'] as const;
+
+/** Upload node `up` on the test tab for the config node `cfg`: referensperiod and filformat set, `props` over them. */
+export function uploadNode(wires: string[][], props: Record<string, unknown> = {}): FlowNode {
+  return {
+    id: 'up',
+    type: 'scb-m2m-upload',
+    z: TAB,
+    config: CONFIG,
+    referensperiod: '2026-06-30',
+    referensperiodType: 'str',
+    filformat: 'V40',
+    filformatType: 'str',
+    ...props,
+    wires,
+  };
+}
+
+/** History node `hist` (ask once) on the test tab, `props` over its defaults; by default output k to helper HISTORY_OUTPUTS[k]. */
+export function historyNode(
+  props: Record<string, unknown> = {},
+  wires: string[][] = HISTORY_OUTPUTS.map((o) => [o]),
+): FlowNode {
+  return {
+    id: 'hist',
+    type: 'scb-m2m-history',
+    z: TAB,
+    config: CONFIG,
+    mode: 'once',
+    interval: 30,
+    timeout: 3600,
+    rule: '',
+    ...props,
+    wires,
+  };
+}
+
+/** A helper node for each history output, named after it. */
+export function historyOutputs(): FlowNode[] {
+  return HISTORY_OUTPUTS.map((o) => ({ id: o, type: 'helper', z: TAB }));
+}
+
 /** Credentials of the config node: the passphrase of a simulator certificate, and optionally its .pfx bytes. */
 export function credentialsOf(
   simulator: Simulator,

@@ -11,7 +11,7 @@ import type { Simulator, SimulatorDelivery } from '../../simulator/types';
 import type { NodeMessage } from 'node-red';
 import { REQUEST } from '../helpers/client';
 import { Outcomes, seededRandom, testSeed } from '../helpers/faults';
-import { CONFIG, TAB, baseFlow, credentialsOf, helper, load } from '../helpers/node-red';
+import { CONFIG, TAB, baseFlow, credentialsOf, helper, load, historyNode } from '../helpers/node-red';
 
 const FIELDS = ['organisationsnummer', 'undersokning', 'referensperiod', 'filformat', 'version', 'filnamn'] as const;
 type Field = (typeof FIELDS)[number];
@@ -242,21 +242,7 @@ describe('fuzz: generated values at every msg override and at msg.uploadId', fun
     const random = seededRandom(testSeed('fuzz history'));
     const next = generator(random);
     await load(
-      [
-        ...baseFlow(simulator),
-        {
-          id: 'hist',
-          type: 'scb-m2m-history',
-          z: TAB,
-          config: CONFIG,
-          mode: 'once',
-          interval: 30,
-          timeout: 3600,
-          rule: '',
-          wires: [['out'], ['out'], ['out']],
-        },
-        { id: 'out', type: 'helper', z: TAB },
-      ],
+      [...baseFlow(simulator), historyNode({}, [['out'], ['out'], ['out']]), { id: 'out', type: 'helper', z: TAB }],
       credentialsOf(simulator),
     );
     const outcomes = new Outcomes('fuzzId');

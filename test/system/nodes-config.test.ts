@@ -15,6 +15,8 @@ import {
   waitUntil,
   type FlowNode,
   type TestNode,
+  historyNode,
+  uploadNode,
 } from '../helpers/node-red';
 
 const USERS = ['hb', 'up', 'hist'];
@@ -28,28 +30,8 @@ describe('scb-m2m-config node', function () {
     return [
       ...baseFlow(ctx.simulator, { organisationsnummer: '9990000045', undersokning: 'VINN', ...config }),
       { id: 'hb', type: 'scb-m2m-heartbeat', z: TAB, config: CONFIG, wires: [['out']] },
-      {
-        id: 'up',
-        type: 'scb-m2m-upload',
-        z: TAB,
-        config: CONFIG,
-        referensperiod: '2026-06-30',
-        referensperiodType: 'str',
-        filformat: 'V40',
-        filformatType: 'str',
-        wires: [['out']],
-      },
-      {
-        id: 'hist',
-        type: 'scb-m2m-history',
-        z: TAB,
-        config: CONFIG,
-        mode: 'once',
-        interval: 30,
-        timeout: 3600,
-        rule: '',
-        wires: [['out'], ['out'], ['out']],
-      },
+      uploadNode([['out']]),
+      historyNode({}, [['out'], ['out'], ['out']]),
       { id: 'out', type: 'helper', z: TAB },
     ];
   }

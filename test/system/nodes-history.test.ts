@@ -3,7 +3,6 @@ import { openJournal } from '../../lib/journal';
 import type { NodeMessage } from 'node-red';
 import {
   CONFIG,
-  TAB,
   activeResources,
   baseFlow,
   credentialsOf,
@@ -17,9 +16,11 @@ import {
   waitUntil,
   within,
   type FlowNode,
+  HISTORY_OUTPUTS,
+  historyNode,
+  historyOutputs,
+  uploadNode,
 } from '../helpers/node-red';
-
-const OUTPUTS = ['accepted', 'rejected', 'pending'] as const;
 
 describe('scb-m2m-history node', function () {
   this.timeout(30_000);
@@ -30,30 +31,9 @@ describe('scb-m2m-history node', function () {
   function historyFlow(history: Record<string, unknown> = {}): FlowNode[] {
     return [
       ...baseFlow(ctx.simulator, { organisationsnummer: '9990000045', undersokning: 'VINN' }),
-      {
-        id: 'up',
-        type: 'scb-m2m-upload',
-        z: TAB,
-        config: CONFIG,
-        referensperiod: '2026-06-30',
-        referensperiodType: 'str',
-        filformat: 'V40',
-        filformatType: 'str',
-        wires: [['hist']],
-      },
-      {
-        id: 'hist',
-        type: 'scb-m2m-history',
-        z: TAB,
-        config: CONFIG,
-        mode: 'once',
-        interval: 30,
-        timeout: 3600,
-        rule: '',
-        ...history,
-        wires: OUTPUTS.map((o) => [o]),
-      },
-      ...OUTPUTS.map((o) => ({ id: o, type: 'helper', z: TAB })),
+      uploadNode([['hist']]),
+      historyNode(history),
+      ...historyOutputs(),
     ];
   }
 
@@ -253,7 +233,7 @@ describe('scb-m2m-history node', function () {
   it('close during polling stops every poll at once and clears their timers', async () => {
     await load(historyFlow({ mode: 'poll', interval: '20', timeout: '3600' }), credentialsOf(ctx.simulator));
     let after = 0;
-    for (const id of [...OUTPUTS, 'caught']) helper.getNode(id).on('input', () => after++);
+    for (const id of [...HISTORY_OUTPUTS, 'caught']) helper.getNode(id).on('input', () => after++);
     const before = ctx.simulator.stats().historyRequests;
     for (let i = 0; i < 3; i++) await uploadId(`<vinn n="${i}"/>`);
     await waitUntil(() => ctx.simulator.stats().historyRequests >= before + 3, 'the first poll of each upload');

@@ -20,9 +20,10 @@ import {
   waitUntil,
   within,
   type FlowNode,
+  historyNode,
+  historyOutputs,
+  uploadNode,
 } from '../helpers/node-red';
-
-const OUTPUTS = ['accepted', 'rejected', 'pending'] as const;
 
 describe('delivery journal through the nodes', function () {
   this.timeout(30_000);
@@ -32,31 +33,10 @@ describe('delivery journal through the nodes', function () {
   function flow(history: Record<string, unknown> = {}, config: Record<string, unknown> = {}): FlowNode[] {
     return [
       ...baseFlow(ctx.simulator, { organisationsnummer: '9990000045', undersokning: 'VINN', ...config }),
-      {
-        id: 'up',
-        type: 'scb-m2m-upload',
-        z: TAB,
-        config: CONFIG,
-        referensperiod: '2026-10-31',
-        referensperiodType: 'str',
-        filformat: 'V40',
-        filformatType: 'str',
-        wires: [['out']],
-      },
+      uploadNode([['out']], { referensperiod: '2026-10-31' }),
       { id: 'out', type: 'helper', z: TAB },
-      {
-        id: 'hist',
-        type: 'scb-m2m-history',
-        z: TAB,
-        config: CONFIG,
-        mode: 'once',
-        interval: 30,
-        timeout: 3600,
-        rule: '',
-        ...history,
-        wires: OUTPUTS.map((o) => [o]),
-      },
-      ...OUTPUTS.map((o) => ({ id: o, type: 'helper', z: TAB })),
+      historyNode(history),
+      ...historyOutputs(),
     ];
   }
 
