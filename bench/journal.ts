@@ -12,7 +12,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { M2MClient } from '../lib';
-import { openJournal, sha256File, sha256Of, type DeliveryTarget } from '../lib/journal';
+import { DuplicateGuard, openJournal, sha256File, sha256Of, type DeliveryTarget } from '../lib/journal';
 import { startSimulator } from '../simulator';
 import { MiB, fixed } from './format';
 import { REPORTER, type Options } from './options';
@@ -52,15 +52,18 @@ async function journalSteps(dir: string, count: number, client: M2MClient, prefi
     async (i, content) => {
       const target: DeliveryTarget = { ...REPORTER, filnamn: `${prefix}-${i}.xml` };
       const sha256 = sha256Of(content);
-      if (journal.findDuplicate(client.apiRoot, target, sha256)) throw new Error('unexpected duplicate');
-      const record = await journal.create({
-        target,
-        server: client.apiRoot,
-        source: { kind: 'memory', encoding: 'buffer' },
-        size: content.length,
-        sha256,
-        msg: { _msgid: `${prefix}-${i}` },
-        node: { id: 'up', type: 'scb-m2m-upload' },
+      const guard = new DuplicateGuard([journal], client.apiRoot, target, { size: content.length, sha256 });
+      const record = await guard.run(({ earlier }) => {
+        if (earlier) throw new Error('unexpected duplicate');
+        return journal.create({
+          target,
+          server: client.apiRoot,
+          source: { kind: 'memory', encoding: 'buffer' },
+          size: content.length,
+          sha256,
+          msg: { _msgid: `${prefix}-${i}` },
+          node: { id: 'up', type: 'scb-m2m-upload' },
+        });
       });
       await journal.spool(record.id, content);
       await journal.update(record.id, { state: 'sending', segment: 1, segments: 1 });

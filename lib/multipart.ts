@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
+import type { RunningDigest } from './digest';
 
 export interface MultipartBody {
   body: Readable;
@@ -57,7 +58,8 @@ function keepSpare(buffer: Buffer): void {
  * garbage collections their external memory triggers). A slice overwrites the buffer
  * only once the previous slice's request has ended, which is when the client asks for
  * the next one, and goes to the next file once this one's requests are all answered
- * (release). A slice longer than the buffer is read into fresh chunks instead.
+ * (release). A slice longer than the buffer is read into fresh chunks instead. With a
+ * digest, every chunk read is also hashed there (once per byte, however often it is sent).
  */
 export class FileSlices {
   private buffer?: Buffer;
@@ -69,6 +71,7 @@ export class FileSlices {
   constructor(
     readonly path: string,
     private readonly capacity: number,
+    private readonly digest?: RunningDigest,
   ) {}
 
   /** Bytes [start, end) in chunks; from now on earlier slices of this file stop at their next chunk. */
@@ -115,6 +118,7 @@ export class FileSlices {
         const chunk = await next;
         into(); // throws if the buffer went elsewhere while the chunk was read
         if (chunk.length === 0) throw new ShortReadError(this.path, length, done);
+        this.digest?.feed(start + done, chunk);
         done += chunk.length;
         // The next chunk is read while this one is encrypted and sent.
         if (done < length) next = readAt(done);

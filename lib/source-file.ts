@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { SEGMENT_SIZE } from './api';
+import { RunningDigest, sha256File, sha256Of } from './digest';
 import { ValidationError } from './errors';
 import { FileSlices, multipartBody, type MultipartBody } from './multipart';
 import type { UploadSource } from './types';
@@ -16,7 +17,8 @@ export function fileChanged(path: string, detail: string): ValidationError {
 /**
  * The file being uploaded. A path is stated once and streamed from disk slice by slice
  * (never read whole) through one buffer of at most a segment; if its size or time changes
- * while it is sent, the upload stops.
+ * while it is sent, the upload stops. Asked for its SHA-256, it hashes the bytes as they are
+ * read for sending.
  */
 export class SourceFile {
   private constructor(
@@ -24,9 +26,11 @@ export class SourceFile {
     private readonly filnamn: string,
     readonly size: number,
     private readonly mtimeMs: number,
+    private readonly digest?: RunningDigest,
   ) {}
 
-  static async open(source: UploadSource, filnamn: string): Promise<SourceFile> {
+  /** `hash`: keep the SHA-256 of the bytes read (see sha256()). */
+  static async open(source: UploadSource, filnamn: string, hash = false): Promise<SourceFile> {
     if ('buffer' in source) return new SourceFile(source.buffer, filnamn, source.buffer.length, 0);
     const stat = await SourceFile.stat(source.path);
     if (!stat.isFile()) {
@@ -37,12 +41,24 @@ export class SourceFile {
         hint: 'Give the path of the file to upload.',
       });
     }
+    const digest = hash ? new RunningDigest(stat.size) : undefined;
     return new SourceFile(
-      new FileSlices(source.path, Math.min(stat.size, SEGMENT_SIZE)),
+      new FileSlices(source.path, Math.min(stat.size, SEGMENT_SIZE), digest),
       filnamn,
       stat.size,
       stat.mtimeMs,
+      digest,
     );
+  }
+
+  /**
+   * The content's SHA-256 (hex). Of a file, from the bytes the data segments read when they
+   * have all been sent, else (v1, whose one POST is also its closing request) from a pass over
+   * the file; the file's size and time are checked again when it is sent.
+   */
+  async sha256(): Promise<string> {
+    if (Buffer.isBuffer(this.content)) return sha256Of(this.content);
+    return this.digest?.digest() ?? (await sha256File(this.content.path)).sha256;
   }
 
   private static async stat(path: string) {

@@ -119,11 +119,16 @@ export interface RequestOptions {
 export interface UploadOptions extends RequestOptions {
   onProgress?: (p: UploadProgress) => void;
   /**
+   * Keep the SHA-256 of the content sent: given to beforeClosing and in the result. A file's is
+   * taken from the bytes its data segments read (v2), so it is not read twice for it.
+   */
+  sha256?: boolean;
+  /**
    * Awaited before the request that closes the delivery (v2: segment -1; v1: the one POST) goes
    * out, each time it does: from then on SCB may hold the file, so a record of that must exist
    * first. A rejection stops the upload before anything is closed.
    */
-  beforeClosing?: () => Promise<void> | void;
+  beforeClosing?: (closing: { sha256?: string }) => Promise<void> | void;
 }
 
 export interface UploadResult {
@@ -138,6 +143,8 @@ export interface UploadResult {
   bytes: number;
   /** Retries this upload needed (segments resent, session renewals, restarts). */
   retries: number;
+  /** SHA-256 (hex) of the content, when asked for (UploadOptions.sha256). */
+  sha256?: string;
 }
 
 export interface HistoryResult {

@@ -50,12 +50,12 @@ export class Uploads {
   }
 
   private async uploadV2(req: UploadRequest, opts: UploadOptions, signal: AbortSignal): Promise<UploadResult> {
-    const file = await SourceFile.open(req.source, req.filnamn);
+    const file = await SourceFile.open(req.source, req.filnamn, opts.sha256);
     const segments = Math.ceil(file.size / SEGMENT_SIZE);
     const tally: Tally = { retries: 0 };
     for (let restarted = false; ; restarted = true) {
       const outcome = await this.sendSegments(req, file, segments, opts, signal, tally);
-      if ('receipt' in outcome) return this.receipt(outcome.receipt, outcome.what, segments, file.size, tally);
+      if ('receipt' in outcome) return this.receipt(outcome, segments, file.size, tally);
       // Out of order: the server lost the earlier segments (assumed: with the old session).
       if (restarted && outcome.refused === SESSION_CHANGED) {
         throw new SessionError(
@@ -93,7 +93,7 @@ export class Uploads {
     opts: UploadOptions,
     signal: AbortSignal,
     tally: Tally,
-  ): Promise<{ receipt: Answer; what: string } | { refused: Answer; segment: number }> {
+  ): Promise<{ receipt: Answer; what: string; sha256?: string } | { refused: Answer; segment: number }> {
     // Whether the server keeps a file's segments across a session renewal is assumed
     // (SEGMENTS_SURVIVE_SESSION_RENEWAL). If not, a renewal after segment 0 restarts the file
     // at once instead of sending the rest in vain. Either way a data segment the server no
@@ -130,7 +130,8 @@ export class Uploads {
       this.progress(opts, { segment: segment + 1, segments, bytesSent: end, totalBytes: file.size });
     }
     const what = `Closing the upload of ${req.filnamn} (segment ${CLOSING_SEGMENT})`;
-    await opts.beforeClosing?.();
+    const sha256 = opts.sha256 ? await file.sha256() : undefined;
+    await opts.beforeClosing?.({ sha256 });
     const answer = await this.exchanges.run(
       {
         method: 'POST',
@@ -147,11 +148,16 @@ export class Uploads {
       },
       tally,
     );
-    return outOfOrder(answer) ? { refused: answer, segment: CLOSING_SEGMENT } : { receipt: answer, what };
+    return outOfOrder(answer) ? { refused: answer, segment: CLOSING_SEGMENT } : { receipt: answer, what, sha256 };
   }
 
   /** The closing answer: `{deliveryId, timeStamp}`, names in any casing. */
-  private receipt(answer: Answer, what: string, segments: number, bytes: number, tally: Tally): UploadResult {
+  private receipt(
+    { receipt: answer, what, sha256 }: { receipt: Answer; what: string; sha256?: string },
+    segments: number,
+    bytes: number,
+    tally: Tally,
+  ): UploadResult {
     const body = parseJson(answer, what);
     const deliveryId = propertyCI(body, 'deliveryId');
     if (typeof deliveryId !== 'string' || deliveryId === '') {
@@ -171,6 +177,7 @@ export class Uploads {
       segments,
       bytes,
       retries: tally.retries,
+      ...(sha256 && { sha256 }),
     };
   }
 
@@ -178,7 +185,8 @@ export class Uploads {
     const file = await SourceFile.open(req.source, req.filnamn);
     const tally: Tally = { retries: 0 };
     const what = `Upload of ${req.filnamn}`;
-    await opts.beforeClosing?.();
+    const sha256 = opts.sha256 ? await file.sha256() : undefined;
+    await opts.beforeClosing?.({ sha256 });
     const answer = await this.exchanges.run(
       {
         method: 'POST',
@@ -210,6 +218,7 @@ export class Uploads {
       segments: 1,
       bytes: file.size,
       retries: tally.retries,
+      ...(sha256 && { sha256 }),
     };
   }
 

@@ -4,8 +4,6 @@
  * writes to it (and kept across redeploys, so a node that stops and the one that starts after
  * it see the same records).
  */
-import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Journal, type JournalOptions } from './journal';
 
@@ -13,12 +11,13 @@ export {
   Journal,
   journalEvents,
   isJournalId,
-  sha256Of,
   DEFAULT_RETENTION_DAYS,
   type JournalOptions,
   type NewDelivery,
 } from './journal';
 export * from './types';
+export { sha256Of, sha256File } from '../digest';
+export { DuplicateGuard, type GuardedContent, type Verdict } from './duplicates';
 
 const open = new Map<string, Promise<Journal>>();
 
@@ -42,23 +41,4 @@ export async function openJournals(dir: string): Promise<Journal[]> {
     [...open].filter(([key]) => key.startsWith(prefix)).map(([, journal]) => journal),
   );
   return settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-}
-
-/**
- * SHA-256 (hex) and size of a file, read through one buffer: memory stays flat whatever its
- * size, and it costs less CPU than a fresh buffer per chunk (see lib/multipart.ts).
- */
-export async function sha256File(file: string): Promise<{ sha256: string; size: number }> {
-  const hash = createHash('sha256');
-  const buffer = Buffer.allocUnsafeSlow(1 << 20);
-  const handle = await fs.open(file, 'r');
-  let size = 0;
-  try {
-    for (let read; (read = (await handle.read(buffer, 0, buffer.length, size)).bytesRead) > 0; size += read) {
-      hash.update(buffer.subarray(0, read));
-    }
-  } finally {
-    await handle.close();
-  }
-  return { sha256: hash.digest('hex'), size };
 }

@@ -6,7 +6,7 @@
  * disk before the step they record. The file is rewritten (compacted) to one line per record,
  * dropping decided records older than the retention period.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
   closeSync,
@@ -186,20 +186,15 @@ export class Journal {
   }
 
   /**
-   * An earlier delivery of the same content to the same target on the same server that is (or
-   * may be) at SCB: in flight, sent, pending, accepted or uncertain.
+   * Deliveries to the same target on the same server, of the same size, that are (or may be)
+   * at SCB: in flight, sent, pending, accepted or uncertain. One pass, no sort: it runs before
+   * every upload (lib/journal/duplicates.ts compares their content).
    */
-  findDuplicate(server: string, target: DeliveryTarget, sha256: string, except?: string): DeliveryRecord | undefined {
-    // One pass, no sort (this runs before every upload): the newest match.
-    let found: DeliveryRecord | undefined;
+  atScb(server: string, target: DeliveryTarget, size: number): DeliveryRecord[] {
+    const found: DeliveryRecord[] = [];
     for (const r of this.records.values()) {
-      const match =
-        r.id !== except &&
-        r.sha256 === sha256 &&
-        r.server === server &&
-        AT_SCB.includes(r.state) &&
-        sameTarget(r.target, target);
-      if (match && (!found || r.createdAt > found.createdAt)) found = r;
+      if (r.size === size && r.server === server && AT_SCB.includes(r.state) && sameTarget(r.target, target))
+        found.push(r);
     }
     return found;
   }
@@ -336,9 +331,4 @@ export class Journal {
   private log(level: 'debug' | 'warn', message: string): void {
     this.options.log?.(level, message);
   }
-}
-
-/** SHA-256 (hex) of bytes. */
-export function sha256Of(content: Buffer): string {
-  return createHash('sha256').update(content).digest('hex');
 }

@@ -5,6 +5,7 @@ import { NetworkError, ValidationError, isM2MError } from '../../lib';
 import { historyRecordMatches } from '../../lib/api';
 import type { M2MClient } from '../../lib';
 import {
+  DuplicateGuard,
   sha256File,
   sha256Of,
   openJournals,
@@ -160,20 +161,6 @@ export = function (RED: NodeAPI): void {
       return { source, journalled: { kind: 'path', path: source.path, size: stat.size, mtimeMs: stat.mtimeMs } };
     }
 
-    /** An earlier delivery of this file to this target that SCB has (or may have), in any journal of this folder. */
-    function duplicateOf(
-      journals: Journal[],
-      server: string,
-      target: DeliveryTarget,
-      sha256: string,
-    ): DeliveryRecord | undefined {
-      for (const journal of journals) {
-        const earlier = journal.findDuplicate(server, target, sha256);
-        if (earlier) return earlier;
-      }
-      return undefined;
-    }
-
     /**
      * Sends a journalled delivery and answers its msg. The record follows every step; the
      * closing request goes out only once "closing" is on disk, so a crash is never mistaken
@@ -209,8 +196,10 @@ export = function (RED: NodeAPI): void {
               journal.update(record.id, { state: 'sending', segment: p.segment, segments: p.segments }),
             );
           },
-          beforeClosing: async () => {
-            await journal.update(record.id, { state: 'closing' });
+          // A file's SHA-256 is taken from the bytes sent, on record before the close goes out.
+          sha256: record.sha256 === undefined,
+          beforeClosing: async ({ sha256 }) => {
+            await journal.update(record.id, { state: 'closing', ...(sha256 && { sha256 }) });
           },
         });
         node.log(logLine.uploaded(request, result));
@@ -256,39 +245,44 @@ export = function (RED: NodeAPI): void {
       const target = await targetOf(msg, defaults);
       const content = await contentOf(msg);
       const journal = await journalFor(RED, config.id);
-      const { sha256, size } = content.bytes
-        ? { sha256: sha256Of(content.bytes), size: content.bytes.length }
-        : await sha256File((content.source as { path: string }).path);
-      const journals = await openJournals(journalDir(RED));
-      // From this check to the record below nothing awaits: a second msg with the same file finds this record.
-      const earlier = duplicateOf(journals, client.apiRoot, target, sha256);
-      const resend = msg.resend === true;
-      if (earlier && !resend) {
-        throw new ValidationError(
-          RED._('scb-m2m-upload.errors.already-delivered', {
-            filnamn: target.filnamn,
-            target: describeTarget(target),
-            at: earlier.createdAt,
-            uploadId: earlier.uploadId ?? RED._('scb-m2m-upload.journal.no-upload-id'),
-            state: earlier.state,
-          }),
-          { code: 'ALREADY_DELIVERED', field: 'resend', value: earlier.uploadId },
-        );
-      }
-      const record = journal.create({
-        target,
-        environment: config.environment,
-        server: client.apiRoot,
-        source: content.journalled,
+      const { journalled, bytes } = content;
+      const size = journalled.kind === 'path' ? journalled.size : (bytes?.length ?? 0);
+      const guard = new DuplicateGuard(await openJournals(journalDir(RED)), client.apiRoot, target, {
         size,
-        sha256,
-        msg: storableMsg(msg, content.bytes !== undefined),
-        node: nodeRef(node),
-        ...(earlier && { resendOf: earlier.id }),
-        ...(earlier && { note: RED._('scb-m2m-upload.journal.resend', { uploadId: earlier.uploadId ?? earlier.id }) }),
+        ...(bytes && { sha256: sha256Of(bytes) }),
+        ...(journalled.kind === 'path' && { file: journalled }),
       });
-      const created = await record;
-      if (content.bytes) await journal.spool(created.id, content.bytes);
+      const resend = msg.resend === true;
+      // The guard decides and the record is made in one synchronous step: a second msg with the same file finds it.
+      const created = await guard.run(({ earlier, sha256 }) => {
+        if (earlier && !resend) {
+          throw new ValidationError(
+            RED._('scb-m2m-upload.errors.already-delivered', {
+              filnamn: target.filnamn,
+              target: describeTarget(target),
+              at: earlier.createdAt,
+              uploadId: earlier.uploadId ?? RED._('scb-m2m-upload.journal.no-upload-id'),
+              state: earlier.state,
+            }),
+            { code: 'ALREADY_DELIVERED', field: 'resend', value: earlier.uploadId },
+          );
+        }
+        return journal.create({
+          target,
+          environment: config.environment,
+          server: client.apiRoot,
+          source: journalled,
+          size,
+          ...(sha256 && { sha256 }),
+          msg: storableMsg(msg, bytes !== undefined),
+          node: nodeRef(node),
+          ...(earlier && { resendOf: earlier.id }),
+          ...(earlier && {
+            note: RED._('scb-m2m-upload.journal.resend', { uploadId: earlier.uploadId ?? earlier.id }),
+          }),
+        });
+      });
+      if (bytes) await journal.spool(created.id, bytes);
       await send(journal, created, content, msg, client, signal, output);
     });
 
@@ -306,7 +300,9 @@ export = function (RED: NodeAPI): void {
       const stat = await fs.stat(source.path).catch(() => undefined);
       if (!stat || !stat.isFile()) return 'source-gone';
       if (stat.size !== source.size || stat.mtimeMs !== source.mtimeMs) return 'source-changed';
-      if ((await sha256File(source.path)).sha256 !== record.sha256) return 'source-changed';
+      // Cut off before its data segments were all read, an upload has no SHA-256 on record yet.
+      if (record.sha256 !== undefined && (await sha256File(source.path)).sha256 !== record.sha256)
+        return 'source-changed';
       return { source: { path: source.path }, journalled: source };
     }
 

@@ -147,6 +147,22 @@ describe('client: sessions, retries, failures against the simulator', function (
     assert.equal(result.retries, 1);
   });
 
+  it("takes the file's SHA-256 from the bytes sent, once each, through a segment reset mid-body and a restart from segment 0", async () => {
+    await ctx.client.heartbeat();
+    ctx.sim.faults.resetNext(1, { match: /\/file\/1\//, afterBytes: 64 * 1024 });
+    // Segments do not outlive the session (assumed): the file starts again from segment 0.
+    ctx.sim.faults.expireSessionBeforeNext({ match: /\/file\/2\// });
+    const atClosing: Array<string | undefined> = [];
+    const result = await ctx.client.upload(
+      { ...REQUEST, filnamn: 'V40_2026.xml', source: { path: file } },
+      { sha256: true, beforeClosing: ({ sha256: digest }) => void atClosing.push(digest) },
+    );
+    assertDelivered(result.uploadId);
+    assert.ok(result.retries >= 2, `retries ${result.retries}`);
+    assert.equal(result.sha256, sha256(data));
+    assert.deepEqual(atClosing, [sha256(data)], 'known before the closing request, and the same');
+  });
+
   it('does not retry a 401: one request, an AuthorisationError naming organisation, survey and format', async () => {
     const other = await clientFor(ctx.sim, { certificateName: 'other-org' });
     try {

@@ -69,8 +69,12 @@ describe('client: heartbeat and uploads against the simulator', function () {
     await fs.writeFile(file, '');
     await ctx.client.heartbeat();
     const before = ctx.sim.stats().requests;
-    const result = await ctx.client.upload({ ...REQUEST, filnamn: 'empty.xml', source: { path: file } });
+    const result = await ctx.client.upload(
+      { ...REQUEST, filnamn: 'empty.xml', source: { path: file } },
+      { sha256: true },
+    );
     assert.equal(result.segments, 0);
+    assert.equal(result.sha256, sha256(Buffer.alloc(0)));
     assert.equal(ctx.sim.stats().requests - before, 1);
     const d = delivery(result.uploadId);
     assert.equal(d.size, 0);
@@ -102,6 +106,25 @@ describe('client: heartbeat and uploads against the simulator', function () {
       const d = delivery(result.uploadId);
       assert.equal(d.apiVersion, 'v1');
       assert.equal(d.sha256, sha256(data));
+    } finally {
+      await v1.close();
+    }
+  });
+
+  it("v1 from a file: the file's SHA-256 is known before its one POST, which is also its closing request", async () => {
+    const v1 = await clientFor(ctx.sim, { apiVersion: 'v1' });
+    try {
+      const data = crypto.randomBytes(3 * 1024 * 1024 + 5);
+      const file = path.join(ctx.dir, 'v1-file.xml');
+      await fs.writeFile(file, data);
+      const before: Array<string | undefined> = [];
+      const result = await v1.upload(
+        { ...REQUEST, filnamn: 'v1-file.xml', source: { path: file } },
+        { sha256: true, beforeClosing: ({ sha256: digest }) => void before.push(digest) },
+      );
+      assert.deepEqual(before, [sha256(data)]);
+      assert.equal(result.sha256, sha256(data));
+      assert.equal(delivery(result.uploadId).sha256, sha256(data));
     } finally {
       await v1.close();
     }

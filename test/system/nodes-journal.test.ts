@@ -4,8 +4,10 @@
  * uploadId SCB gave, decided files leaving the outbox, and the admin endpoint.
  */
 import * as assert from 'node:assert/strict';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { SEGMENT_SIZE } from '../../lib';
 import { openJournal, sha256Of, type DeliveryRecord } from '../../lib/journal';
 import type { NodeMessage } from 'node-red';
 import {
@@ -83,6 +85,26 @@ describe('delivery journal through the nodes', function () {
     // Sent: the spooled payload is gone.
     const spool = path.join(ctx.journalDir, `${CONFIG}.spool`);
     assert.deepEqual(fs.existsSync(spool) ? fs.readdirSync(spool) : [], []);
+  });
+
+  it('a file from disk: its SHA-256 comes from the bytes sent (no pass of its own) and is on record before the closing request', async () => {
+    await load(flow(), credentialsOf(ctx.simulator));
+    const file = path.join(ctx.dir, 'V40_2026-10.xml');
+    const bytes = crypto.randomBytes(SEGMENT_SIZE + 4096);
+    fs.writeFileSync(file, bytes);
+    const out = await upload({ filename: file });
+    const lines = fs
+      .readFileSync(path.join(ctx.journalDir, `${CONFIG}.jsonl`), 'utf8')
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as DeliveryRecord);
+    const closing = lines.find((r) => r.state === 'closing');
+    assert.equal(lines[0].sha256, undefined, 'not known when queued: the file was not read before sending');
+    assert.equal(closing?.sha256, sha256Of(bytes), 'on disk with the closing line');
+    const [record] = (await journal()).list();
+    assert.equal(record.uploadId, out.uploadId);
+    assert.equal(record.sha256, sha256Of(bytes));
+    assert.equal(ctx.simulator.deliveries().find((d) => d.deliveryId === out.uploadId)?.sha256, sha256Of(bytes));
   });
 
   it('refuses the same file to the same target before a byte is sent, naming the earlier uploadId; msg.resend sends it and the journal says so', async () => {

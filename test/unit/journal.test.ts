@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
+  DuplicateGuard,
   Journal,
   journalEvents,
   openJournal,
@@ -150,27 +151,28 @@ describe('journal: the delivery record on disk', () => {
   it('finds the earlier delivery of the same content to the same target on the same server, while it is or may be at SCB', async () => {
     const journal = await Journal.open(dir, 'cfg');
     const first = await journal.create(delivery('<a/>'));
-    const sha = first.sha256 as string;
-    assert.equal(journal.findDuplicate(SERVER, TARGET, sha)?.id, first.id, 'queued blocks');
+    const earlier = (target: DeliveryTarget, content = '<a/>', server = SERVER) =>
+      new DuplicateGuard([journal], server, target, {
+        size: Buffer.byteLength(content),
+        sha256: sha256Of(Buffer.from(content)),
+      }).run((verdict) => verdict.earlier?.id);
+    assert.equal(await earlier(TARGET), first.id, 'queued blocks');
     for (const state of ['sending', 'closing', 'sent', 'pending', 'accepted', 'uncertain'] as const) {
       await journal.update(first.id, { state });
-      assert.equal(journal.findDuplicate(SERVER, TARGET, sha)?.id, first.id, `${state} blocks`);
+      assert.equal(await earlier(TARGET), first.id, `${state} blocks`);
     }
     for (const state of ['rejected', 'failed', 'interrupted'] as const) {
       await journal.update(first.id, { state });
-      assert.equal(journal.findDuplicate(SERVER, TARGET, sha), undefined, `${state} does not block`);
+      assert.equal(await earlier(TARGET), undefined, `${state} does not block`);
     }
     await journal.update(first.id, { state: 'accepted' });
+    assert.equal(await earlier({ ...TARGET, referensperiod: '2026-11-30' }), undefined, 'another period');
+    assert.equal(await earlier({ ...TARGET, version: '2' }), undefined, 'another version');
+    assert.equal(await earlier(TARGET, '<a/>', 'https://m2m.gdb.scb.se/m2m/v2/'), undefined, 'another server');
+    assert.equal(await earlier(TARGET, '<b/>'), undefined, 'other content of the same size');
+    assert.equal(await earlier(TARGET, '<ab/>'), undefined, 'other content');
     assert.equal(
-      journal.findDuplicate(SERVER, { ...TARGET, referensperiod: '2026-11-30' }, sha),
-      undefined,
-      'another period',
-    );
-    assert.equal(journal.findDuplicate(SERVER, { ...TARGET, version: '2' }, sha), undefined, 'another version');
-    assert.equal(journal.findDuplicate('https://m2m.gdb.scb.se/m2m/v2/', TARGET, sha), undefined, 'another server');
-    assert.equal(journal.findDuplicate(SERVER, TARGET, sha256Of(Buffer.from('<b/>'))), undefined, 'other content');
-    assert.equal(
-      journal.findDuplicate(SERVER, { ...TARGET, undersokning: 'vinn', filnamn: 'renamed.xml' }, sha)?.id,
+      await earlier({ ...TARGET, undersokning: 'vinn', filnamn: 'renamed.xml' }),
       first.id,
       'the same file under another name',
     );
