@@ -2,81 +2,39 @@
  * The processes the benchmark starts and ends: its Node-RED worker (bench/nr-worker.ts), the
  * simulator's CLI and timed curl runs, each optionally pinned to CPUs with taskset.
  */
-import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as path from 'node:path';
+import { pinned, runNode, type NodeProcess } from '../scripts/process';
 import type { FlowSettings, LoadOutcome, UploadOutcome, WorkerCommand, WorkerResponse } from './protocol';
 
 const ROOT = path.join(__dirname, '..');
 
-/** Keeps the last lines a child printed, to show when it fails (a pipe nobody reads would stall it). */
-function tail(child: ChildProcess, lines: string[], onLine?: (line: string) => void) {
-  for (const stream of [child.stdout, child.stderr]) {
-    let partial = '';
-    stream?.setEncoding('utf8');
-    stream?.on('data', (chunk: string) => {
-      const parts = (partial + chunk).split('\n');
-      partial = parts.pop() ?? '';
-      for (const line of parts) {
-        lines.push(line);
-        if (lines.length > 40) lines.shift();
-        onLine?.(line);
-      }
-    });
-  }
-}
-
-function waitExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), timeoutMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
-
-/** Ends a child we started: politely, then by force after a bounded wait. */
-async function endChild(child: ChildProcess, politely: () => void, timeoutMs = 10_000): Promise<void> {
-  politely();
-  if (!(await waitExit(child, timeoutMs))) {
-    child.kill('SIGKILL');
-    await waitExit(child, timeoutMs);
-  }
-}
-
-/** A command line run on the given CPUs (taskset), or as it is. */
-function pinned(cpus: string | undefined, command: string[]): [string, string[]] {
-  const [program, ...args] = cpus ? ['taskset', '-c', cpus, ...command] : command;
-  return [program, args];
+/** The last lines of what a child printed, to show when it fails. */
+function lastLines(run: NodeProcess): string {
+  return run.output().split('\n').slice(-40).join('\n');
 }
 
 // ---------------------------------------------------------------------------------------------
 // The Node-RED worker
 
 export class Worker {
-  private readonly child: ChildProcess;
-  private readonly output: string[] = [];
+  private readonly run: NodeProcess;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private nextId = 1;
 
   constructor(cpus?: string) {
-    this.child = fork(path.join(__dirname, 'nr-worker.js'), [], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      ...(cpus && { execPath: 'taskset', execArgv: ['-c', cpus, process.execPath] }),
-    });
-    tail(this.child, this.output);
-    this.child.on('message', (response: WorkerResponse) => {
+    this.run = runNode(path.join(__dirname, 'nr-worker.js'), [], { cwd: ROOT, cpus, ipc: true });
+    this.run.child.on('message', (response: WorkerResponse) => {
       const waiter = this.pending.get(response.id);
       this.pending.delete(response.id);
       if (response.ok) waiter?.resolve(response.result);
       else waiter?.reject(new Error(`Node-RED worker: ${response.error}`));
     });
-    this.child.on('exit', (code, signal) => {
+    void this.run.exited.then((code) => {
       for (const waiter of this.pending.values()) {
-        const output = this.output.join('\n');
-        waiter.reject(new Error(`Node-RED worker ended (${signal ?? code}) while busy; its last output:\n${output}`));
+        waiter.reject(
+          new Error(`Node-RED worker ended (${code}) while busy; its last output:\n${lastLines(this.run)}`),
+        );
       }
       this.pending.clear();
     });
@@ -99,15 +57,14 @@ export class Worker {
           reject(e);
         },
       });
-      this.child.send({ id, command });
+      this.run.child.send({ id, command });
     });
   }
 
-  stop(): Promise<void> {
-    return endChild(this.child, () => {
-      if (this.child.connected) this.request({ op: 'stop' }, 10_000).catch(() => this.child.kill());
-      else this.child.kill();
-    });
+  /** Asks the worker to unload its flows and end; one that does not is ended by signal. */
+  async stop(): Promise<void> {
+    if (this.run.child.connected) await this.request({ op: 'stop' }, 10_000).catch(() => undefined);
+    await this.run.stop();
   }
 }
 
@@ -151,33 +108,16 @@ export interface SimulatorProcess {
  */
 export async function startSimulatorProcess(dir: string, cpus?: string): Promise<SimulatorProcess> {
   const cli = path.join(ROOT, 'simulator', 'cli.js');
-  const child = spawn(
-    ...pinned(cpus, [process.execPath, cli, '--port', '0', '--dir', dir, '--no-keep-files', '--quiet']),
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const output: string[] = [];
-  const ready = new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`the simulator did not print its URL within 30 s:\n${output.join('\n')}`)),
-      30_000,
-    );
-    tail(child, output, (line) => {
-      const listening = /listening on (https:\/\/127\.0\.0\.1:\d+\/)/.exec(line);
-      if (listening) {
-        clearTimeout(timer);
-        resolve(listening[1]);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the simulator exited (${code}):\n${output.join('\n')}`));
-    });
-  });
+  const run = runNode(cli, ['--port', '0', '--dir', dir, '--no-keep-files', '--quiet'], { cpus });
   let url: string;
   try {
-    url = await ready;
+    [, url] = await run.waitFor(
+      /listening on (https:\/\/127\.0\.0\.1:\d+\/)/,
+      30_000,
+      'the simulator printing its URL',
+    );
   } catch (err) {
-    child.kill();
+    await run.kill();
     throw err;
   }
   return {
@@ -187,7 +127,7 @@ export async function startSimulatorProcess(dir: string, cpus?: string): Promise
     caPath: path.join(dir, 'ca.pem'),
     certPath: path.join(dir, 'valid.pfx'),
     passphrase: 'simulator',
-    stop: () => endChild(child, () => child.kill('SIGTERM')),
+    stop: async () => void (await run.stop()),
   };
 }
 

@@ -16,7 +16,7 @@ import {
   writeManifest,
   writeSettings as writeSettingsFile,
 } from '../../scripts/user-dir';
-import { runNode } from './process';
+import { runNode } from '../../scripts/process';
 import { sha256 } from './util';
 
 export { PACKAGE_NAME, REPO } from '../../scripts/user-dir';
@@ -118,7 +118,7 @@ export function startNodeRed(userDir: string, options: StartOptions = {}): Promi
       env: options.env,
     },
   );
-  const { child, output } = run;
+  const { output } = run;
   // Node-RED stops its flows on SIGTERM and flushes context; a hung one is killed after 10 s.
   const stop = async () => void (await run.stop('SIGTERM', 10_000));
   const handle = (url: string): NodeRedProcess => ({
@@ -130,33 +130,25 @@ export function startNodeRed(userDir: string, options: StartOptions = {}): Promi
     stop,
     kill: async () => void (await run.kill()),
   });
-  return new Promise<NodeRedProcess>((resolve, reject) => {
-    const timeoutMs = options.timeoutMs ?? 30_000;
-    const timer = setTimeout(() => fail(`did not start listening within ${timeoutMs} ms`), timeoutMs);
-    const fail = (why: string) => {
-      clearTimeout(timer);
-      void stop().then(() => reject(new Error(`Node-RED ${why}. Its output:\n${output()}`)));
-    };
-    let ready = false;
-    const onData = () => {
-      if (ready) return;
-      // "Server now running at http://127.0.0.1:<port>/" (the port Node-RED chose for --port 0) and
-      // "Started flows" for the flows it has: Node-RED 4 says them in that order, 5 the other way
-      // round when it has flows. A deploy made after both is the next "Started flows".
-      const url = /now running at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(output())?.[1];
-      if (url && /Started flows|Waiting for missing types/.test(output())) {
-        ready = true;
-        clearTimeout(timer);
-        child.removeListener('exit', onExit);
-        resolve(handle(url));
-      }
-    };
-    const onExit = (code: number | null) => fail(`exited with code ${code} before listening`);
-    // After runNode's own listener, so output() holds the chunk.
-    child.stdout?.on('data', onData);
-    child.once('exit', onExit);
-    child.once('error', (err) => fail(`could not be started (${err.message})`));
-  });
+  // "Server now running at http://127.0.0.1:<port>/" (the port Node-RED chose for --port 0) and
+  // "Started flows" for the flows it has: Node-RED 4 says them in that order, 5 the other way
+  // round when it has flows. A deploy made after both is the next "Started flows".
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const deadline = Date.now() + timeoutMs;
+  return run
+    .waitFor(/now running at (http:\/\/127\.0\.0\.1:\d+\/)/, timeoutMs, 'Node-RED listening')
+    .then(async ([, url]) => {
+      await run.waitFor(
+        /Started flows|Waiting for missing types/,
+        deadline - Date.now(),
+        'Node-RED starting its flows',
+      );
+      return handle(url);
+    })
+    .catch(async (err: unknown) => {
+      await stop();
+      throw err;
+    });
 }
 
 /** A GET against the admin API; the answer as text. */

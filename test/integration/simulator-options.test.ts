@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { startSimulator } from '../../simulator';
 import type { Simulator } from '../../simulator/types';
-import { runNode } from '../helpers/process';
+import { runNode } from '../../scripts/process';
 import { sha256 } from '../helpers/util';
 import {
   Reply,
@@ -238,7 +238,7 @@ describe('simulator: options for what SCB may do otherwise', function () {
     assert.equal(await bad.exited, 2);
     assert.match(bad.output(), /--history-shape must be one of camel, pascal, rapporthuvud, got "snake"/);
 
-    const { child, exited, output } = run([
+    const { child, exited, output, waitFor } = run([
       '--client-cert',
       'renegotiate',
       '--history-shape',
@@ -248,11 +248,7 @@ describe('simulator: options for what SCB may do otherwise', function () {
       '--segments-survive-session-renewal',
     ]);
     try {
-      await eventually(
-        () => output().includes('Press Ctrl-C to stop.'),
-        10_000,
-        () => `the banner, got: ${output()}`,
-      );
+      await waitFor(/Press Ctrl-C to stop\./, 10_000, 'the banner');
       const url = /listening on (https:\/\/127\.0\.0\.1:\d+\/)/.exec(output())?.[1];
       const valid = /valid +(\S+\.pfx)\s+passphrase "([^"]+)"/.exec(output());
       assert.ok(url && valid, output());
@@ -273,11 +269,7 @@ describe('simulator: options for what SCB may do otherwise', function () {
       });
       assert.deepEqual(reply, { status: 200, protocol: 'TLSv1.2' });
       // The log names the certificate shown in the renegotiation.
-      await eventually(
-        () => /valid GET \/m2m\/v2\/heartbeat -> 200/.test(output()),
-        5000,
-        () => `the request log line, got: ${output()}`,
-      );
+      await waitFor(/valid GET \/m2m\/v2\/heartbeat -> 200/, 5000, 'the request log line');
     } finally {
       child.kill('SIGTERM');
     }

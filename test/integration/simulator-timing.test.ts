@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { SEGMENT_SIZE } from '../../lib/api';
 import { startSimulator } from '../../simulator';
-import { runNode } from '../helpers/process';
+import { runNode } from '../../scripts/process';
 import {
   send,
   heartbeat,
@@ -93,7 +93,7 @@ describe('simulator: timing, restricted formats, stop and memory', function () {
   });
 
   it('the scb-m2m-simulator command prints URL, CA and certificates, logs requests and stops on SIGTERM', async () => {
-    const { child, exited, output } = runNode(path.join(__dirname, '..', '..', 'simulator', 'cli.js'), [
+    const { child, exited, output, waitFor } = runNode(path.join(__dirname, '..', '..', 'simulator', 'cli.js'), [
       '--port',
       '0',
       '--dir',
@@ -102,11 +102,7 @@ describe('simulator: timing, restricted formats, stop and memory', function () {
       '10',
     ]);
     try {
-      await eventually(
-        () => output().includes('Press Ctrl-C to stop.'),
-        10_000,
-        () => `the banner, got: ${output()}`,
-      );
+      await waitFor(/Press Ctrl-C to stop\./, 10_000, 'the banner');
       const url = /listening on (https:\/\/127\.0\.0\.1:\d+\/)/.exec(output())?.[1];
       assert.ok(url, output());
       assert.match(
@@ -130,11 +126,7 @@ describe('simulator: timing, restricted formats, stop and memory', function () {
           .on('error', reject);
       });
       assert.equal(reply, 200);
-      await eventually(
-        () => /valid GET \/m2m\/v2\/heartbeat -> 200/.test(output()),
-        5000,
-        () => `the request log line, got: ${output()}`,
-      );
+      await waitFor(/valid GET \/m2m\/v2\/heartbeat -> 200/, 5000, 'the request log line');
     } finally {
       child.kill('SIGTERM');
     }

@@ -14,7 +14,7 @@ import { startSimulator } from '../../simulator';
 import type { Simulator } from '../../simulator/types';
 import type { NodeMessage } from 'node-red';
 import { helper, messages, nextMessage, scbNodes, waitUntil, within, type FlowNode } from '../helpers/node-red';
-import { runNode, type NodeProcess } from '../helpers/process';
+import { runNode, type NodeProcess } from '../../scripts/process';
 import { freePort } from '../helpers/util';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -715,13 +715,7 @@ describe('npm start (scripts/start.js)', function () {
   }
 
   async function ready(demoRun: NodeProcess): Promise<{ editor: string; simulatorUrl: string }> {
-    await Promise.race([
-      waitUntil(() => /demo ready at/.test(demoRun.output()), 'the ready line', 40_000),
-      demoRun.exited.then((code) => {
-        throw new Error(`npm start exited (${code}) before it was ready:\n${demoRun.output()}`);
-      }),
-    ]);
-    const editor = /demo ready at (\S+)/.exec(demoRun.output())?.[1] ?? '';
+    const [, editor] = await demoRun.waitFor(/demo ready at (\S+)/, 40_000, 'npm start to be ready');
     const simulatorUrl = /SCB simulator: (\S+)/.exec(demoRun.output())?.[1] ?? '';
     return { editor, simulatorUrl };
   }
@@ -797,10 +791,10 @@ describe('npm start (scripts/start.js)', function () {
         `round ${round}: the sample accepted, moved to done and gone from the outbox`,
         30_000,
       );
-      await waitUntil(
-        () => run.output().includes(`REJECTED V40_rejected${round}.xml`),
-        `round ${round}: the rejection logged`,
+      await run.waitFor(
+        new RegExp(`REJECTED V40_rejected${round}\\.xml`),
         30_000,
+        `round ${round}: the rejection logged`,
       );
       assert.ok(isFile(path.join(outbox, `V40_rejected${round}.xml`)), 'the rejected sample stays in the outbox');
 
