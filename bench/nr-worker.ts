@@ -49,6 +49,7 @@ setInterval(() => {
 const waiting = new Map<string, (outcome: { output: string; msg: FlowMessage }) => void>();
 const decided = { accepted: 0, rejected: 0, pending: 0, failures: [] as string[] };
 let config: ScbM2mConfigNode | undefined;
+let settings: FlowSettings | undefined;
 
 function listen(id: string) {
   helper.getNode(id)?.on('input', (msg) => {
@@ -92,6 +93,7 @@ async function clientStats(): Promise<ClientStats> {
 }
 
 async function load(s: FlowSettings): Promise<LoadOutcome> {
+  settings = s;
   const z = 'tab';
   const flow: Array<Record<string, unknown>> = [
     { id: z, type: 'tab', label: 'bench' },
@@ -166,13 +168,26 @@ async function uploadOne(item: UploadItem): Promise<{ uploadId?: string; failure
   return { failure: output === 'failed' ? errorText(out) : `${String(msg.benchId)}: ${output} without an uploadId` };
 }
 
-async function upload(items: UploadItem[], concurrent: boolean): Promise<UploadOutcome> {
+/** A file through the config node's client in lib/, as the upload node would send it, without the node. */
+async function clientOne(item: UploadItem): Promise<{ uploadId?: string; failure?: string }> {
+  if (!config || !settings || !item.filename) throw new Error('client uploads need a loaded flow and a file');
+  const { organisationsnummer, undersokning, filformat, referensperiod } = settings;
+  const client = await config.acquireClient();
+  const request = { organisationsnummer, undersokning, filformat, referensperiod, filnamn: item.filnamn };
+  return client.upload({ ...request, source: { path: item.filename } }).then(
+    (result) => ({ uploadId: result.uploadId }),
+    (err: unknown) => ({ failure: `${item.filnamn}: ${err instanceof Error ? err.message : String(err)}` }),
+  );
+}
+
+async function upload(items: UploadItem[], concurrent: boolean, via = 'node'): Promise<UploadOutcome> {
+  const one = via === 'client' ? clientOne : uploadOne;
   const startRss = rss.reset();
   const started = process.hrtime.bigint();
   const cpu = process.cpuUsage();
   let results: Array<{ uploadId?: string; failure?: string }> = [];
-  if (concurrent) results = await Promise.all(items.map(uploadOne));
-  else for (const item of items) results.push(await uploadOne(item));
+  if (concurrent) results = await Promise.all(items.map(one));
+  else for (const item of items) results.push(await one(item));
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   const { user, system } = process.cpuUsage(cpu);
   return {
@@ -264,7 +279,7 @@ async function run(command: WorkerCommand): Promise<unknown> {
     case 'load':
       return load(command.settings);
     case 'upload':
-      return upload(command.items, command.concurrent);
+      return upload(command.items, command.concurrent, command.via);
     case 'poll':
       return poll(command.uploadIds, command.seconds);
     case 'await-decided':

@@ -30,8 +30,11 @@ export interface UploadItem {
 
 export type WorkerCommand =
   | { op: 'load'; settings: FlowSettings }
-  /** Sends the items through the upload node, one after the other or all at once. */
-  | { op: 'upload'; items: UploadItem[]; concurrent: boolean }
+  /**
+   * Sends the items through the upload node, one after the other or all at once; `via: 'client'`
+   * sends files through the config node's client itself (no upload node: no journal, no SHA-256).
+   */
+  | { op: 'upload'; items: UploadItem[]; concurrent: boolean; via?: 'node' | 'client' }
   /** Sends every id to the history node (poll mode) at once and samples CPU and RSS each second. */
   | { op: 'poll'; uploadIds: string[]; seconds: number }
   /** Waits until the history node has decided `count` polls. */

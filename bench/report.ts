@@ -35,6 +35,10 @@ function sizeTable(sizes: SizeResult[]): string {
       'CPU s/GiB ours',
       'curl',
       'ours/curl',
+      'client alone MB/s',
+      '/curl',
+      'CPU s/GiB',
+      '/curl',
       'NR peak RSS growth',
       'per upload',
       'ours ms (runs)',
@@ -49,6 +53,10 @@ function sizeTable(sizes: SizeResult[]): string {
       fixed(s.oursCpuPerGiB, 2),
       fixed(s.curlCpuPerGiB, 2),
       fixed(s.cpuRatio, 2),
+      fixed(s.client.mbps),
+      fixed(s.client.ratio, 2),
+      fixed(s.client.cpuPerGiB, 2),
+      fixed(s.client.cpuRatio, 2),
       `${fixed(s.peakGrowthMiB)} MiB`,
       `${fixed(s.perUploadGrowthMiB)} MiB`,
       runsMs(s.oursMs),
@@ -61,7 +69,9 @@ function sizeTable(sizes: SizeResult[]): string {
 function sizeFigures(s: SizeResult): string {
   return (
     `${fixed(s.oursMBps)} MB/s; curl ${fixed(s.curlMBps)} MB/s (ratio ${fixed(s.ratio, 2)}); ` +
-    `CPU ${fixed(s.oursCpuPerGiB, 2)} s/GiB, curl ${fixed(s.curlCpuPerGiB, 2)} (${fixed(s.cpuRatio, 2)}×)`
+    `CPU ${fixed(s.oursCpuPerGiB, 2)} s/GiB, curl ${fixed(s.curlCpuPerGiB, 2)} (${fixed(s.cpuRatio, 2)}×); ` +
+    `client alone ${fixed(s.client.mbps)} MB/s (${fixed(s.client.ratio, 2)}), ` +
+    `${fixed(s.client.cpuPerGiB, 2)} s/GiB (${fixed(s.client.cpuRatio, 2)}×)`
   );
 }
 
@@ -103,7 +113,8 @@ export function report(options: Options, { part1, shared, part2, part3 }: Result
   out();
   out(
     `== Throughput, CPU and memory (median of ${options.repeats}, after one warm-up; MB = 10^6 bytes; ` +
-      'CPU: the whole Node-RED process) ==',
+      "CPU: the whole Node-RED process; client alone: the config node's client in the same process, " +
+      'without the upload node, its journal and its SHA-256) ==',
   );
   out(sizeTable(part1.sizes));
   out(

@@ -25,6 +25,11 @@ export interface SizeResult {
   oursCpuPerGiB: number;
   curlCpuPerGiB: number;
   cpuRatio: number;
+  /**
+   * The same file through the config node's client alone, in the same process and the same runs
+   * (no upload node: no journal, no SHA-256): what the node adds to the transport.
+   */
+  client: { ms: number[]; mbps: number; ratio: number; cpuPerGiB: number; cpuRatio: number };
   /** Highest RSS of the Node-RED process over its RSS once the flow was loaded (warm-up included). */
   peakGrowthMiB: number;
   /** Highest RSS growth within one measured upload, over the RSS at its start. */
@@ -39,8 +44,9 @@ export interface CoreResult {
 }
 
 /**
- * The upload node (in `worker`) and curl send the same file, after one segment each way as
- * a warm-up (JIT, TLS session, F5 session, page cache), `repeats` times each, taking turns.
+ * The upload node (in `worker`), the config node's client alone (same worker) and curl send the
+ * same file, after one segment each way as a warm-up (JIT, TLS session, F5 session, page cache),
+ * `repeats` times each, taking turns.
  */
 export async function sideBySide(
   worker: Worker,
@@ -54,27 +60,31 @@ export async function sideBySide(
   const bytes = mib * MiB;
   const label = `${sizeLabel(bytes)}${cpus ? ` on CPUs ${cpus}` : ''}`;
   let run = 0;
-  const ours = async (filename: string) => {
-    const items = [{ filename, filnamn: `ours-${mib}-${++run}.xml` }];
-    const outcome = await worker.request<UploadOutcome>({ op: 'upload', items, concurrent: false }, 15 * 60_000);
-    assertUploaded(outcome, `upload node, ${label}`);
+  const viaWorker = async (via: 'node' | 'client', filename: string) => {
+    const items = [{ filename, filnamn: `${via}-${mib}-${++run}.xml` }];
+    const outcome = await worker.request<UploadOutcome>({ op: 'upload', items, concurrent: false, via }, 15 * 60_000);
+    assertUploaded(outcome, `${via === 'node' ? 'upload node' : 'client alone'}, ${label}`);
     return outcome;
   };
   const curl = (parts: string[]) => curlUpload(target, parts, `curl-${mib}-${++run}.xml`, cpus);
-  await ours(segments[0]);
+  await viaWorker('node', segments[0]);
+  await viaWorker('client', segments[0]);
   await curl(segments.slice(0, 1));
   const oursRuns: UploadOutcome[] = [];
+  const clientRuns: UploadOutcome[] = [];
   const curlRuns: CurlRun[] = [];
+  const turns = ['ours', 'client', 'curl'];
   for (let r = 0; r < repeats; r++) {
-    // Alternate who goes first, so that noise from the other engineers' jobs hits both.
-    const order = r % 2 === 0 ? ['ours', 'curl'] : ['curl', 'ours'];
-    for (const who of order) {
-      if (who === 'ours') oursRuns.push(await ours(file));
+    // Each goes first in turn, so that noise from the other engineers' jobs hits all alike.
+    for (const who of [...turns.slice(r % 3), ...turns.slice(0, r % 3)]) {
+      if (who === 'ours') oursRuns.push(await viaWorker('node', file));
+      else if (who === 'client') clientRuns.push(await viaWorker('client', file));
       else curlRuns.push(await curl(segments));
     }
-    const [o, c] = [oursRuns[r], curlRuns[r]];
+    const [o, k, c] = [oursRuns[r], clientRuns[r], curlRuns[r]];
     log(
       `${label} run ${r + 1}: ours ${fixed(o.ms, 0)} ms ${fixed(o.cpuMicros / 1000, 0)} ms CPU, ` +
+        `client alone ${fixed(k.ms, 0)} ms ${fixed(k.cpuMicros / 1000, 0)} ms CPU, ` +
         `curl ${fixed(c.ms, 0)} ms ${fixed(c.cpuMs, 0)} ms CPU`,
     );
   }
@@ -83,8 +93,11 @@ export async function sideBySide(
   const oursMBps = mbPerSecond(bytes, median(oursMs));
   const curlMBps = mbPerSecond(bytes, median(curlMs));
   const gib = bytes / (1024 * MiB);
-  const oursCpuPerGiB = median(oursRuns.map((o) => o.cpuMicros / 1e6 / gib));
+  const cpuPerGiB = (runs: UploadOutcome[]) => median(runs.map((o) => o.cpuMicros / 1e6 / gib));
+  const oursCpuPerGiB = cpuPerGiB(oursRuns);
   const curlCpuPerGiB = median(curlRuns.map((c) => c.cpuMs / 1000 / gib));
+  const clientMs = clientRuns.map((k) => k.ms);
+  const clientMBps = mbPerSecond(bytes, median(clientMs));
   return {
     bytes,
     segments: segments.length,
@@ -96,6 +109,13 @@ export async function sideBySide(
     oursCpuPerGiB,
     curlCpuPerGiB,
     cpuRatio: oursCpuPerGiB / curlCpuPerGiB,
+    client: {
+      ms: clientMs,
+      mbps: clientMBps,
+      ratio: clientMBps / curlMBps,
+      cpuPerGiB: cpuPerGiB(clientRuns),
+      cpuRatio: cpuPerGiB(clientRuns) / curlCpuPerGiB,
+    },
     peakGrowthMiB: (Math.max(...oursRuns.map((o) => o.peakRss)) - loaded.loadedRss) / MiB,
     perUploadGrowthMiB: Math.max(...oursRuns.map((o) => o.peakRss - o.startRss)) / MiB,
   };
