@@ -93,6 +93,13 @@ describe('duplicate guard: files are hashed only when an earlier delivery of the
     assert.deepEqual(hashed.sort(), ['first.xml', 'other.xml']);
   });
 
+  it('hashes an earlier delivery still on its way when its file is as it was: the same bytes under another path are a duplicate', async () => {
+    const bytes = crypto.randomBytes(4096);
+    const first = await recorded(file('first.xml', bytes));
+    assert.equal((await guard(file('copy.xml', bytes)).run((v) => v.earlier))?.id, first.id);
+    assert.deepEqual(hashed.sort(), ['copy.xml', 'first.xml']);
+  });
+
   it('does not count an earlier delivery whose file changed since: its upload stops, so it cannot be at SCB', async () => {
     const changed = file('first.xml', crypto.randomBytes(4096));
     await recorded(changed);
