@@ -31,7 +31,7 @@ const SECTIONS: Record<Language, { flow: string[]; config: string[] }> = {
 
 /** Texts that read the same in both languages: SCB's own Swedish terms, codes and examples. */
 const SAME_IN_BOTH =
-  /^(Organisationsnr|Undersökning|Referensperiod|Filformat|Version|Server|heartbeat|Test \([\w.]+\)|https:\/\/[^ ]+|\/[\w/.-]+\.pfx|SCB|CSV|test)$/;
+  /^(Organisationsnr|Undersökning|Referensperiod|Filformat|Version|Server|heartbeat|Test \([\w.]+\)|https:\/\/[^ ]+|\/[\w/.-]+\.pfx|SCB|CSV|SHA-256|test)$/;
 
 /** The editor plugins (plugins/<name>), each with its catalog like a node's. */
 const PLUGINS = fs.readdirSync(path.join(REPO, 'plugins'));

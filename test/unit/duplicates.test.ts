@@ -13,18 +13,10 @@ import {
   sha256File,
   sha256Of,
   type DeliveryRecord,
-  type DeliveryTarget,
   type GuardedContent,
 } from '../../lib/journal';
+import { SERVER, TARGET } from '../helpers/journal';
 
-const TARGET: DeliveryTarget = {
-  organisationsnummer: '9990000045',
-  undersokning: 'VINN',
-  referensperiod: '2026-10-31',
-  filformat: 'V40',
-  filnamn: 'V40_2026-10.xml',
-};
-const SERVER = 'https://127.0.0.1:8443/m2m/v2/';
 
 describe('duplicate guard: files are hashed only when an earlier delivery of their size is on record', () => {
   let dir: string;

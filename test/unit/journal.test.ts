@@ -17,15 +17,8 @@ import {
   type DeliveryTarget,
   type NewDelivery,
 } from '../../lib/journal';
+import { SERVER, TARGET } from '../helpers/journal';
 
-const TARGET: DeliveryTarget = {
-  organisationsnummer: '9990000045',
-  undersokning: 'VINN',
-  referensperiod: '2026-10-31',
-  filformat: 'V40',
-  filnamn: 'V40_2026-10.xml',
-};
-const SERVER = 'https://127.0.0.1:8443/m2m/v2/';
 
 function delivery(content: string, extra: Partial<NewDelivery> = {}): NewDelivery {
   return {

@@ -14,6 +14,7 @@ import { startSimulator } from '../../../simulator';
 import type { Simulator } from '../../../simulator/types';
 import { collectErrors, launchChromium, screenshot, skipWithoutChromium, tearDown } from './chromium';
 import { makeUserDir, startNodeRed, type NodeRedProcess } from '../../helpers/node-red-process';
+import { sha256 } from '../../helpers/util';
 
 /* The page's own globals, for the functions that run in it (the project compiles without the DOM library). */
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -320,6 +321,11 @@ describe('SCB sidebar in a real browser (Chromium + Node-RED + journal + simulat
         await details.locator('.scb-m2m-deliveries-messages').innerText(),
         /Filen innehåller markören SIMULATE-REJECT\./,
       );
+      // What was sent: the file, its exact size and the SHA-256 taken as it was sent.
+      const bytes = fs.readFileSync(files.rejected);
+      assert.equal(await details.locator('dd.scb-m2m-deliveries-source').innerText(), files.rejected);
+      assert.equal(await details.locator('dd.scb-m2m-deliveries-bytes').innerText(), String(bytes.length));
+      assert.equal(await details.locator('dd.scb-m2m-deliveries-sha256').innerText(), sha256(bytes));
       const changes = await details.locator('.scb-m2m-deliveries-changes li').allInnerTexts();
       assert.ok(
         changes.some((c) => /sent/.test(c)) && /rejected/.test(changes.at(-1) ?? ''),
