@@ -17,7 +17,6 @@ import {
 } from '../../lib/journal';
 import { SERVER, TARGET } from '../helpers/journal';
 
-
 describe('duplicate guard: files are hashed only when an earlier delivery of their size is on record', () => {
   let dir: string;
   let journal: Journal;

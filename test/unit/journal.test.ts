@@ -19,7 +19,6 @@ import {
 } from '../../lib/journal';
 import { SERVER, TARGET } from '../helpers/journal';
 
-
 function delivery(content: string, extra: Partial<NewDelivery> = {}): NewDelivery {
   return {
     target: TARGET,
