@@ -107,6 +107,28 @@ describe('delivery journal through the nodes', function () {
     assert.equal(ctx.simulator.deliveries().find((d) => d.deliveryId === out.uploadId)?.sha256, sha256Of(bytes));
   });
 
+  it("API v1: a file's SHA-256 is on record before its one POST (which closes the delivery), and the same file is then refused", async () => {
+    await load(flow({}, { apiVersion: 'v1' }), credentialsOf(ctx.simulator));
+    const file = path.join(ctx.dir, 'V40_2026-10.xml');
+    const bytes = Buffer.from('<vinn>one POST</vinn>');
+    fs.writeFileSync(file, bytes);
+    const out = await upload({ filename: file });
+    const closing = fs
+      .readFileSync(path.join(ctx.journalDir, `${CONFIG}.jsonl`), 'utf8')
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as DeliveryRecord)
+      .find((r) => r.state === 'closing');
+    assert.equal(closing?.sha256, sha256Of(bytes));
+    const delivered = ctx.simulator.deliveries().find((d) => d.deliveryId === out.uploadId);
+    assert.equal(delivered?.apiVersion, 'v1');
+    assert.equal(delivered?.sha256, sha256Of(bytes));
+    const copy = path.join(ctx.dir, 'copy.xml');
+    fs.copyFileSync(file, copy);
+    const refused = await caught('up', { filename: copy });
+    assert.equal((refused.scbError as { code: string }).code, 'ALREADY_DELIVERED');
+  });
+
   it('refuses the same file to the same target before a byte is sent, naming the earlier uploadId; msg.resend sends it and the journal says so', async () => {
     await load(flow(), credentialsOf(ctx.simulator));
     const file = path.join(ctx.dir, 'V40_2026-10.xml');
