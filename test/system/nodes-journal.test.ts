@@ -43,6 +43,13 @@ describe('delivery journal through the nodes', function () {
   }
 
   const journal = () => openJournal(ctx.journalDir, CONFIG);
+  /** The journal file's lines, each a record as it stood after a change, oldest first. */
+  const journalLines = () =>
+    fs
+      .readFileSync(path.join(ctx.journalDir, `${CONFIG}.jsonl`), 'utf8')
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as DeliveryRecord);
 
   async function upload(msg: NodeMessage): Promise<NodeMessage> {
     const out = nextMessage('out');
@@ -93,11 +100,7 @@ describe('delivery journal through the nodes', function () {
     const bytes = crypto.randomBytes(SEGMENT_SIZE + 4096);
     fs.writeFileSync(file, bytes);
     const out = await upload({ filename: file });
-    const lines = fs
-      .readFileSync(path.join(ctx.journalDir, `${CONFIG}.jsonl`), 'utf8')
-      .split('\n')
-      .filter((l) => l !== '')
-      .map((l) => JSON.parse(l) as DeliveryRecord);
+    const lines = journalLines();
     const closing = lines.find((r) => r.state === 'closing');
     assert.equal(lines[0].sha256, undefined, 'not known when queued: the file was not read before sending');
     assert.equal(closing?.sha256, sha256Of(bytes), 'on disk with the closing line');
@@ -113,12 +116,7 @@ describe('delivery journal through the nodes', function () {
     const bytes = Buffer.from('<vinn>one POST</vinn>');
     fs.writeFileSync(file, bytes);
     const out = await upload({ filename: file });
-    const closing = fs
-      .readFileSync(path.join(ctx.journalDir, `${CONFIG}.jsonl`), 'utf8')
-      .split('\n')
-      .filter((l) => l !== '')
-      .map((l) => JSON.parse(l) as DeliveryRecord)
-      .find((r) => r.state === 'closing');
+    const closing = journalLines().find((r) => r.state === 'closing');
     assert.equal(closing?.sha256, sha256Of(bytes));
     const delivered = ctx.simulator.deliveries().find((d) => d.deliveryId === out.uploadId);
     assert.equal(delivered?.apiVersion, 'v1');
