@@ -307,7 +307,8 @@ describe('example flows', function () {
       assert.equal(connected, 0, 'nothing on the success path');
     });
 
-    it('02: each file saved into the outbox is uploaded once; accepted ones move to done, rejected and failed ones stay', async () => {
+    /** Example 02 loaded on a new outbox (watched) and done folder. */
+    async function reportAFolder(): Promise<{ outbox: string; done: string }> {
       const outbox = path.join(dir, 'outbox');
       const done = path.join(dir, 'done');
       fs.mkdirSync(outbox);
@@ -315,6 +316,11 @@ describe('example flows', function () {
       process.env.SCB_M2M_DONE = done;
       await loadExample('02 - Report a folder.json', simulator);
       await watching(outbox);
+      return { outbox, done };
+    }
+
+    it('02: each file saved into the outbox is uploaded once; accepted ones move to done, rejected and failed ones stay', async () => {
+      const { outbox, done } = await reportAFolder();
 
       const toUpload: string[] = [];
       helper.getNode('02-fields').on('input', (msg: NodeMessage) => toUpload.push(String(msg.filename)));
@@ -387,13 +393,7 @@ describe('example flows', function () {
     });
 
     it('02: the same file saved again after it was accepted is not sent twice; a history failure says "delivered, result unknown"', async () => {
-      const outbox = path.join(dir, 'outbox');
-      const done = path.join(dir, 'done');
-      fs.mkdirSync(outbox);
-      process.env.SCB_M2M_OUTBOX = outbox;
-      process.env.SCB_M2M_DONE = done;
-      await loadExample('02 - Report a folder.json', simulator);
-      await watching(outbox);
+      const { outbox } = await reportAFolder();
       const content = '<Report ReportingAgentCode="9990000045"><Holder n="twice"/></Report>\n';
       const first = messages('02-result', 1);
       fs.writeFileSync(path.join(outbox, 'V40_twice.xml'), content);

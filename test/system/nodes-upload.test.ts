@@ -45,6 +45,16 @@ describe('scb-m2m-upload node', function () {
     ];
   }
 
+  /** Where a delivery went: organisationsnummer, undersokning, referensperiod, filformat, version, filnamn. */
+  const targetOf = (d: SimulatorDelivery) => [
+    d.organisationsnummer,
+    d.undersokning,
+    d.referensperiod,
+    d.filformat,
+    d.version,
+    d.filnamn,
+  ];
+
   async function deliveryOf(uploadId: unknown): Promise<SimulatorDelivery> {
     const found = ctx.simulator.deliveries().find((d) => d.deliveryId === uploadId);
     assert.ok(found, `the simulator has delivery ${String(uploadId)}`);
@@ -72,17 +82,7 @@ describe('scb-m2m-upload node', function () {
     assert.equal((msg.payload as { deliveryId: string }).deliveryId, msg.uploadId);
     assert.equal(msg.topic, 'kept');
     const delivery = await deliveryOf(msg.uploadId);
-    assert.deepEqual(
-      [
-        delivery.organisationsnummer,
-        delivery.undersokning,
-        delivery.referensperiod,
-        delivery.filformat,
-        delivery.version,
-        delivery.filnamn,
-      ],
-      ['9990000045', 'VINN', '2026-06-30', 'V40', '2', 'v40.xml'],
-    );
+    assert.deepEqual(targetOf(delivery), ['9990000045', 'VINN', '2026-06-30', 'V40', '2', 'v40.xml']);
     assert.equal(delivery.sha256, sha256('<vinn/>'));
     assert.equal(lastStatus(helper.getNode('up'))?.fill, 'green');
     assert.equal(lastStatus(helper.getNode('up'))?.text, 'scb-m2m-upload.status.sent');
@@ -111,17 +111,7 @@ describe('scb-m2m-upload node', function () {
       version: 3,
     });
     const delivery = await deliveryOf((await out).uploadId);
-    assert.deepEqual(
-      [
-        delivery.organisationsnummer,
-        delivery.undersokning,
-        delivery.referensperiod,
-        delivery.filformat,
-        delivery.version,
-        delivery.filnamn,
-      ],
-      ['9990000045', 'VINN', '2026-06-30', 'V40', '3', 'override.xml'],
-    );
+    assert.deepEqual(targetOf(delivery), ['9990000045', 'VINN', '2026-06-30', 'V40', '3', 'override.xml']);
   });
 
   it("falls back to the config node's organisationsnummer and undersokning", async () => {
