@@ -151,6 +151,25 @@ export function startNodeRed(userDir: string, options: StartOptions = {}): Promi
     });
 }
 
+/**
+ * The core file node `to-file` on tab `tab`, appending each msg.payload to `file` as a line: how a
+ * flow in a Node-RED process of its own tells a test what came out (read it with jsonLines).
+ */
+export function fileRecorder(file: string): Record<string, unknown> {
+  return {
+    id: 'to-file',
+    type: 'file',
+    z: 'tab',
+    filename: file,
+    filenameType: 'str',
+    appendNewline: true,
+    createDir: true,
+    overwriteFile: 'false',
+    encoding: 'utf8',
+    wires: [],
+  };
+}
+
 /** A GET against the admin API; the answer as text. */
 export async function adminRequest(
   nodeRed: NodeRedProcess,

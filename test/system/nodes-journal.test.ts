@@ -26,6 +26,7 @@ import {
   historyOutputs,
   uploadNode,
 } from '../helpers/node-red';
+import { jsonLines } from '../helpers/util';
 
 describe('delivery journal through the nodes', function () {
   this.timeout(30_000);
@@ -44,12 +45,7 @@ describe('delivery journal through the nodes', function () {
 
   const journal = () => openJournal(ctx.journalDir, CONFIG);
   /** The journal file's lines, each a record as it stood after a change, oldest first. */
-  const journalLines = () =>
-    fs
-      .readFileSync(path.join(ctx.journalDir, `${CONFIG}.jsonl`), 'utf8')
-      .split('\n')
-      .filter((l) => l !== '')
-      .map((l) => JSON.parse(l) as DeliveryRecord);
+  const journalLines = () => jsonLines<DeliveryRecord>(path.join(ctx.journalDir, `${CONFIG}.jsonl`));
 
   async function upload(msg: NodeMessage): Promise<NodeMessage> {
     const out = nextMessage('out');

@@ -13,9 +13,9 @@ import type { DeliveryRecord } from '../../lib/journal';
 import { startSimulator } from '../../simulator';
 import type { Simulator } from '../../simulator/types';
 import { deploy } from '../helpers/faults';
-import { waitUntil } from '../helpers/node-red';
-import { makeUserDir, removeDir, startNodeRed, type NodeRedProcess } from '../helpers/node-red-process';
-import { sha256 } from '../helpers/util';
+import { uploadNode, waitUntil } from '../helpers/node-red';
+import { fileRecorder, makeUserDir, removeDir, startNodeRed, type NodeRedProcess } from '../helpers/node-red-process';
+import { jsonLines, sha256 } from '../helpers/util';
 
 const OUTPUTS = ['accepted', 'rejected', 'pending'] as const;
 const SEGMENT_2 = /\/file\/1\//;
@@ -29,20 +29,6 @@ describe('restart: exactly once across redeploys, restarts and crashes (default 
   const settings = { credentialSecret: 'restart-test', logging: { console: { level: 'info' } } };
 
   const recordFile = () => path.join(dir, 'records.jsonl');
-  const jsonLines = (file: string) =>
-    fs.existsSync(file)
-      ? fs
-          .readFileSync(file, 'utf8')
-          .split('\n')
-          .filter((l) => l !== '')
-          .flatMap((l) => {
-            try {
-              return [JSON.parse(l) as Record<string, unknown>];
-            } catch {
-              return [];
-            }
-          })
-      : [];
   /** What came out, in order: each output's and the Catch node's msgs. */
   const records = () => jsonLines(recordFile());
   /** The journal as Node-RED wrote it (the last line of an id is its state); read only, never rewritten here. */
@@ -115,17 +101,7 @@ describe('restart: exactly once across redeploys, restarts and crashes (default 
         once: false,
         wires: [['up']],
       },
-      {
-        id: 'up',
-        type: 'scb-m2m-upload',
-        z: 'tab',
-        config: 'cfg',
-        referensperiod: '2026-06-30',
-        referensperiodType: 'str',
-        filformat: 'V40',
-        filformatType: 'str',
-        wires: [['hist', 'rec-uploaded']],
-      },
+      uploadNode([['hist', 'rec-uploaded']]),
       {
         id: 'hist',
         type: 'scb-m2m-history',
@@ -139,18 +115,7 @@ describe('restart: exactly once across redeploys, restarts and crashes (default 
       },
       { id: 'catcher', type: 'catch', z: 'tab', scope: null, uncaught: false, wires: [['rec-caught']] },
       ...[...OUTPUTS, 'caught', 'uploaded'].map(recorder),
-      {
-        id: 'to-file',
-        type: 'file',
-        z: 'tab',
-        filename: recordFile(),
-        filenameType: 'str',
-        appendNewline: true,
-        createDir: true,
-        overwriteFile: 'false',
-        encoding: 'utf8',
-        wires: [],
-      },
+      fileRecorder(recordFile()),
     ];
   }
 

@@ -15,15 +15,17 @@ import { readCertificate } from '../../lib';
 import { startSimulator } from '../../simulator';
 import type { Simulator } from '../../simulator/types';
 import { deploy } from '../helpers/faults';
-import { waitUntil } from '../helpers/node-red';
+import { uploadNode, waitUntil } from '../helpers/node-red';
 import {
   adminToken,
   credentialsAuth,
+  fileRecorder,
   makeUserDir,
   removeDir,
   startNodeRed,
   type NodeRedProcess,
 } from '../helpers/node-red-process';
+import { jsonLines } from '../helpers/util';
 
 const ADMIN_PASSWORD = 'admin-password-for-tests';
 /** Every run has its own passphrase, so a hit can only be a leak. */
@@ -103,14 +105,7 @@ describe('secrets: the passphrase and the .pfx appear nowhere Node-RED writes or
     return { status: res.status, json: JSON.parse(text) as Record<string, unknown> };
   }
 
-  function records(): Array<Record<string, unknown>> {
-    if (!fs.existsSync(recordFile())) return [];
-    return fs
-      .readFileSync(recordFile(), 'utf8')
-      .split('\n')
-      .filter((l) => l.trim() !== '')
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-  }
+  const records = () => jsonLines(recordFile());
 
   before(async () => {
     simulator = await startSimulator({
@@ -191,17 +186,7 @@ describe('secrets: the passphrase and the .pfx appear nowhere Node-RED writes or
         { p: 'organisationsnummer', v: '5560160680', vt: 'str' },
       ]),
       { id: 'hb', type: 'scb-m2m-heartbeat', z: 'tab', config: 'cfg', wires: [record] },
-      {
-        id: 'up',
-        type: 'scb-m2m-upload',
-        z: 'tab',
-        config: 'cfg',
-        referensperiod: '2026-06-30',
-        referensperiodType: 'str',
-        filformat: 'V40',
-        filformatType: 'str',
-        wires: [['hist', ...record]],
-      },
+      uploadNode([['hist', ...record]]),
       {
         id: 'hist',
         type: 'scb-m2m-history',
@@ -223,18 +208,7 @@ describe('secrets: the passphrase and the .pfx appear nowhere Node-RED writes or
         outputs: 1,
         wires: [['to-file']],
       },
-      {
-        id: 'to-file',
-        type: 'file',
-        z: 'tab',
-        filename: recordFile(),
-        filenameType: 'str',
-        appendNewline: true,
-        createDir: true,
-        overwriteFile: 'false',
-        encoding: 'utf8',
-        wires: [],
-      },
+      fileRecorder(recordFile()),
       {
         id: 'to-debug',
         type: 'debug',
