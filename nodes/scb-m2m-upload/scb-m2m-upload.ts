@@ -75,29 +75,6 @@ export = function (RED: NodeAPI): void {
     );
   }
 
-  /** What to send: a Buffer payload, else the file at msg.filename (streamed), else a string payload. */
-  async function sourceOf(msg: NodeMessage): Promise<UploadSource> {
-    if (Buffer.isBuffer(msg.payload)) return { buffer: msg.payload };
-    const filename = fieldText(msg.filename, 'filename', 'msg.filename');
-    if (filename !== undefined) {
-      const file = path.resolve(RED.settings.fileWorkingDirectory ?? process.cwd(), filename);
-      const stat = await fs.stat(file).catch(() => undefined);
-      if (!stat || !stat.isFile()) {
-        throw new ValidationError(
-          RED._(`scb-m2m-upload.errors.${stat ? 'not-a-file' : 'file-not-found'}`, { filename: file }),
-          {
-            code: stat ? 'NOT_A_FILE' : 'FILE_NOT_FOUND',
-            field: 'filename',
-            value: file,
-          },
-        );
-      }
-      return { path: file };
-    }
-    if (typeof msg.payload === 'string') return { buffer: Buffer.from(msg.payload, 'utf8') };
-    throw new ValidationError(RED._('scb-m2m-upload.errors.no-file'), { code: 'NO_FILE', field: 'payload' });
-  }
-
   function filnamnOf(msg: NodeMessage): string {
     const given = fieldText(msg.filnamn, 'filnamn', 'msg.filnamn');
     if (given !== undefined) return given;
@@ -148,17 +125,42 @@ export = function (RED: NodeAPI): void {
       };
     }
 
+    /**
+     * What to send, and what the journal keeps of where it came from: a Buffer payload, else the
+     * file at msg.filename (streamed; its size and time as stated now), else a string payload.
+     */
     async function contentOf(msg: NodeMessage): Promise<Content> {
-      const source = await sourceOf(msg);
-      if ('buffer' in source) {
+      if (Buffer.isBuffer(msg.payload)) {
         return {
-          source,
-          bytes: source.buffer,
-          journalled: { kind: 'memory', encoding: Buffer.isBuffer(msg.payload) ? 'buffer' : 'utf8' },
+          source: { buffer: msg.payload },
+          bytes: msg.payload,
+          journalled: { kind: 'memory', encoding: 'buffer' },
         };
       }
-      const stat = await fs.stat(source.path);
-      return { source, journalled: { kind: 'path', path: source.path, size: stat.size, mtimeMs: stat.mtimeMs } };
+      const filename = fieldText(msg.filename, 'filename', 'msg.filename');
+      if (filename !== undefined) {
+        const file = path.resolve(RED.settings.fileWorkingDirectory ?? process.cwd(), filename);
+        const stat = await fs.stat(file).catch(() => undefined);
+        if (!stat || !stat.isFile()) {
+          throw new ValidationError(
+            RED._(`scb-m2m-upload.errors.${stat ? 'not-a-file' : 'file-not-found'}`, { filename: file }),
+            {
+              code: stat ? 'NOT_A_FILE' : 'FILE_NOT_FOUND',
+              field: 'filename',
+              value: file,
+            },
+          );
+        }
+        return {
+          source: { path: file },
+          journalled: { kind: 'path', path: file, size: stat.size, mtimeMs: stat.mtimeMs },
+        };
+      }
+      if (typeof msg.payload === 'string') {
+        const bytes = Buffer.from(msg.payload, 'utf8');
+        return { source: { buffer: bytes }, bytes, journalled: { kind: 'memory', encoding: 'utf8' } };
+      }
+      throw new ValidationError(RED._('scb-m2m-upload.errors.no-file'), { code: 'NO_FILE', field: 'payload' });
     }
 
     /**

@@ -61,6 +61,17 @@ describe('restart: exactly once across redeploys, restarts and crashes (default 
     removeDir(simulator?.dir);
   });
 
+  /**
+   * Waits for the upload's outcome (its output or the Catch node), lets SCB decide, waits for
+   * the decision from output 1, then stops Node-RED.
+   */
+  async function outcomeThenDecision(running: NodeRedProcess, what: string, timeoutMs: number): Promise<void> {
+    await waitUntil(() => out('uploaded').length > 0 || out('caught').length > 0, what, timeoutMs);
+    simulator.settleHistory();
+    await waitUntil(() => out('accepted').length > 0, 'the decision', 15_000);
+    await running.stop();
+  }
+
   /** inject (msg.filename, or a string payload) → upload → history (poll) → recorders; Catch → recorder. */
   function flow(options: { filename?: string; rule?: string; filnamn?: string } = {}): unknown[] {
     const recorder = (name: string) => ({
@@ -198,10 +209,7 @@ describe('restart: exactly once across redeploys, restarts and crashes (default 
     assert.equal(deliveriesOf(big.sha256).length, 0, 'nothing closed before the crash');
 
     nr = await startNodeRed(dir, { settings, port });
-    await waitUntil(() => out('uploaded').length > 0 || out('caught').length > 0, 'the resumed upload', 30_000);
-    simulator.settleHistory();
-    await waitUntil(() => out('accepted').length > 0, 'the decision', 15_000);
-    await nr.stop();
+    await outcomeThenDecision(nr, 'the resumed upload', 30_000);
 
     assert.deepEqual(out('caught'), []);
     const uploaded = out('uploaded');
@@ -223,10 +231,7 @@ describe('restart: exactly once across redeploys, restarts and crashes (default 
   it('a redeploy in the middle of an upload: one complete delivery and one output', async () => {
     const { big, running } = await uploadHeldAtSegmentTwo();
     await deploy(running, flow({ filename: big.file }));
-    await waitUntil(() => out('uploaded').length > 0 || out('caught').length > 0, 'the resumed upload', 30_000);
-    simulator.settleHistory();
-    await waitUntil(() => out('accepted').length > 0, 'the decision', 15_000);
-    await running.stop();
+    await outcomeThenDecision(running, 'the resumed upload', 30_000);
 
     assert.deepEqual(out('caught'), []);
     assert.equal(out('uploaded').length, 1);
@@ -277,10 +282,7 @@ describe('restart: exactly once across redeploys, restarts and crashes (default 
     const atScb = simulator.deliveries().at(-1)!;
 
     nr = await startNodeRed(dir, { settings, port });
-    await waitUntil(() => out('uploaded').length > 0 || out('caught').length > 0, 'the settled upload', 20_000);
-    simulator.settleHistory();
-    await waitUntil(() => out('accepted').length > 0, 'the decision', 15_000);
-    await nr.stop();
+    await outcomeThenDecision(nr, 'the settled upload', 20_000);
     assert.deepEqual(out('caught'), []);
     assert.equal(out('uploaded').length, 1);
     assert.equal(out('uploaded')[0].uploadId, atScb.deliveryId, 'found in the history: the delivery SCB holds');
