@@ -6,7 +6,7 @@
  * so this small writer is used.
  */
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { RunningDigest } from './digest';
 
@@ -29,8 +29,21 @@ export class ShortReadError extends Error {
   }
 }
 
-/** Bytes read from disk and handed to TLS at a time: per-chunk costs vanish, TLS's output buffer stays small. */
-export const CHUNK_SIZE = 1024 * 1024;
+/** Bytes read from disk at a time: few trips to the thread pool, the read buffer shared by a file's slices. */
+export const READ_SIZE = 1024 * 1024;
+
+/**
+ * Bytes handed to TLS at a time. TLS encrypts a whole write before any of it reaches the
+ * socket, so 1 MiB writes reach the server in bursts: measured side by side with curl (512 MiB,
+ * loopback TLS), 1 MiB writes gave 0.92-0.94 of curl's throughput, 128 KiB writes 0.97-1.0, for
+ * 0.05-0.1 s more CPU per GiB; smaller writes cost more CPU and gained nothing more.
+ */
+export const WRITE_SIZE = 128 * 1024;
+
+/** `bytes` in writes of WRITE_SIZE (views, no copies). */
+function* inWrites(bytes: Buffer): Generator<Buffer> {
+  for (let at = 0; at < bytes.length; at += WRITE_SIZE) yield bytes.subarray(at, at + WRITE_SIZE);
+}
 
 /**
  * One read buffer kept between files, so that files sent one after another reuse the same
@@ -53,13 +66,15 @@ function keepSpare(buffer: Buffer): void {
 }
 
 /**
- * The slices of one file, read into one buffer that each slice reuses. Fresh buffers per
- * chunk cost more CPU than the TLS encryption of their bytes (page faults, and the
- * garbage collections their external memory triggers). A slice overwrites the buffer
- * only once the previous slice's request has ended, which is when the client asks for
- * the next one, and goes to the next file once this one's requests are all answered
- * (release). A slice longer than the buffer is read into fresh chunks instead. With a
- * digest, every chunk read is also hashed there (once per byte, however often it is sent).
+ * The slices of one file, read through one open handle into one buffer that each slice reuses.
+ * Fresh buffers per chunk cost more CPU than the TLS encryption of their bytes (page faults,
+ * and the garbage collections their external memory triggers). A slice overwrites the buffer
+ * only once the previous slice's request has ended, which is when the client asks for the
+ * next one, and goes to the next file once this one's requests are all answered (release). A
+ * slice longer than the buffer is read into fresh chunks instead. With a digest, every chunk
+ * read is also hashed there (once per byte, however often it is sent). With `verify`, each
+ * slice checks the file (say, that it did not change) while its chunks are read, and yields
+ * its last chunk only once the check passed: the check costs the upload no wait between segments.
  */
 export class FileSlices {
   private buffer?: Buffer;
@@ -69,9 +84,10 @@ export class FileSlices {
   private reading: Promise<unknown> = Promise.resolve();
 
   constructor(
+    private readonly handle: FileHandle,
     readonly path: string,
     private readonly capacity: number,
-    private readonly digest?: RunningDigest,
+    private readonly options: { digest?: RunningDigest; verify?: () => Promise<void> } = {},
   ) {}
 
   /** Bytes [start, end) in chunks; from now on earlier slices of this file stop at their next chunk. */
@@ -98,34 +114,42 @@ export class FileSlices {
     if (buffer) keepSpare(buffer);
   }
 
+  /** Releases the buffer and closes the file: call it once the upload is over, however it ended. */
+  async close(): Promise<void> {
+    await this.release();
+    await this.handle.close().catch(() => undefined);
+  }
+
   /** `into()`: the shared buffer if this slice uses it, else undefined; it throws once a later slice owns it. */
   private async *chunks(start: number, end: number, into: () => Buffer | undefined): AsyncGenerator<Buffer> {
+    const verified = this.options.verify?.();
+    // Awaited before the last chunk; this only keeps a check of an abandoned body from being an unhandled rejection.
+    verified?.catch(() => undefined);
     await this.reading.catch(() => undefined);
-    const handle = await fs.open(this.path, 'r');
     const length = end - start;
     const readAt = (at: number): Promise<Buffer> => {
-      const size = Math.min(CHUNK_SIZE, length - at);
+      const size = Math.min(READ_SIZE, length - at);
       const buffer = into()?.subarray(at, at + size) ?? Buffer.allocUnsafeSlow(size);
-      const read = handle.read(buffer, 0, size, start + at).then(({ bytesRead }) => buffer.subarray(0, bytesRead));
+      const read = this.handle.read(buffer, 0, size, start + at).then(({ bytesRead }) => buffer.subarray(0, bytesRead));
       // Awaited below; this only keeps a read of an abandoned body from being an unhandled rejection.
       read.catch(() => undefined);
       this.reading = read;
       return read;
     };
-    try {
-      let next = readAt(0);
-      for (let done = 0; done < length;) {
-        const chunk = await next;
-        into(); // throws if the buffer went elsewhere while the chunk was read
-        if (chunk.length === 0) throw new ShortReadError(this.path, length, done);
-        this.digest?.feed(start + done, chunk);
-        done += chunk.length;
-        // The next chunk is read while this one is encrypted and sent.
-        if (done < length) next = readAt(done);
-        yield chunk;
+    let next = readAt(0);
+    for (let done = 0; done < length;) {
+      const chunk = await next;
+      into(); // throws if the buffer went elsewhere while the chunk was read
+      if (chunk.length === 0) throw new ShortReadError(this.path, length, done);
+      this.options.digest?.feed(start + done, chunk);
+      done += chunk.length;
+      // The next chunk is read while this one is encrypted and sent.
+      if (done < length) next = readAt(done);
+      else await verified;
+      for (const write of inWrites(chunk)) {
+        into();
+        yield write;
       }
-    } finally {
-      await handle.close();
     }
   }
 }
@@ -149,7 +173,7 @@ export function multipartBody(field: string, filename: string, source: PartSourc
   async function* parts(): AsyncGenerator<Buffer> {
     yield head;
     if (Buffer.isBuffer(content)) {
-      if (content.length > 0) yield content;
+      yield* inWrites(content);
     } else if (content) {
       yield* content;
     }

@@ -49,8 +49,26 @@ export class Uploads {
     );
   }
 
-  private async uploadV2(req: UploadRequest, opts: UploadOptions, signal: AbortSignal): Promise<UploadResult> {
-    const file = await SourceFile.open(req.source, req.filnamn, opts.sha256);
+  /** Opens the source, sends it with `send`, and closes it however that ends. */
+  private async withFile<T>(req: UploadRequest, hash: boolean, send: (file: SourceFile) => Promise<T>): Promise<T> {
+    const file = await SourceFile.open(req.source, req.filnamn, hash);
+    try {
+      return await send(file);
+    } finally {
+      await file.close();
+    }
+  }
+
+  private uploadV2(req: UploadRequest, opts: UploadOptions, signal: AbortSignal): Promise<UploadResult> {
+    return this.withFile(req, opts.sha256 === true, (file) => this.sendV2(req, file, opts, signal));
+  }
+
+  private async sendV2(
+    req: UploadRequest,
+    file: SourceFile,
+    opts: UploadOptions,
+    signal: AbortSignal,
+  ): Promise<UploadResult> {
     const segments = Math.ceil(file.size / SEGMENT_SIZE);
     const tally: Tally = { retries: 0 };
     for (let restarted = false; ; restarted = true) {
@@ -181,8 +199,16 @@ export class Uploads {
     };
   }
 
-  private async uploadV1(req: UploadRequest, opts: UploadOptions, signal: AbortSignal): Promise<UploadResult> {
-    const file = await SourceFile.open(req.source, req.filnamn);
+  private uploadV1(req: UploadRequest, opts: UploadOptions, signal: AbortSignal): Promise<UploadResult> {
+    return this.withFile(req, false, (file) => this.sendV1(req, file, opts, signal));
+  }
+
+  private async sendV1(
+    req: UploadRequest,
+    file: SourceFile,
+    opts: UploadOptions,
+    signal: AbortSignal,
+  ): Promise<UploadResult> {
     const tally: Tally = { retries: 0 };
     const what = `Upload of ${req.filnamn}`;
     const sha256 = opts.sha256 ? await file.sha256() : undefined;

@@ -6,6 +6,13 @@ import { SEGMENT_SIZE, ValidationError, type UploadProgress } from '../../lib';
 import { REQUEST, clientFor, simulatorSuite } from '../helpers/client';
 import { sha256 } from '../helpers/util';
 
+/** How many of this process's file descriptors are open on `file` (Linux: /proc/self/fd). */
+async function descriptorsOf(file: string): Promise<number> {
+  const fds = await fs.readdir('/proc/self/fd');
+  const targets = await Promise.all(fds.map((fd) => fs.readlink(`/proc/self/fd/${fd}`).catch(() => '')));
+  return targets.filter((target) => target === file).length;
+}
+
 describe('client: heartbeat and uploads against the simulator', function () {
   this.timeout(30_000);
   const ctx = simulatorSuite('scb-client-upload-');
@@ -194,6 +201,20 @@ describe('client: heartbeat and uploads against the simulator', function () {
       assert.ok(err.message.includes(file), err.message);
       return true;
     });
+    assert.equal(await descriptorsOf(file), 0, 'the upload left the file open');
+  });
+
+  it('keeps a file open while it is sent, and closes it once the upload is over', async () => {
+    const file = path.join(ctx.dir, 'held.xml');
+    await fs.writeFile(file, crypto.randomBytes(2 * SEGMENT_SIZE + 10));
+    let whileSent: number | undefined;
+    await ctx.client.upload(
+      { ...REQUEST, filnamn: 'held.xml', source: { path: file } },
+      // Awaited after the data segments, before the closing POST.
+      { beforeClosing: async () => void (whileSent = await descriptorsOf(file)) },
+    );
+    assert.equal(whileSent, 1, 'one descriptor for all the data segments');
+    assert.equal(await descriptorsOf(file), 0);
   });
 
   it('refuses an invalid request before any request is sent', async () => {

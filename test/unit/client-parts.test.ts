@@ -6,7 +6,8 @@ import * as path from 'node:path';
 import { CookieJar } from '../../lib/cookies';
 import { NetworkError, ProtocolError, ServerError } from '../../lib/errors';
 import { noProxyMatches, proxyFor } from '../../lib/proxy';
-import { CHUNK_SIZE, FileSlices, ShortReadError } from '../../lib/multipart';
+import { RunningDigest } from '../../lib/digest';
+import { FileSlices, READ_SIZE, ShortReadError, WRITE_SIZE } from '../../lib/multipart';
 import { ConcurrencyLimit } from '../../lib/queue';
 import { backoffDelay, retryPolicy, sleep, withRetry } from '../../lib/retry';
 
@@ -248,13 +249,24 @@ describe('client parts', () => {
   describe('FileSlices', () => {
     let dir: string;
     let file: string;
-    const data = crypto.randomBytes(3 * CHUNK_SIZE + 123);
+    const data = crypto.randomBytes(3 * READ_SIZE + 123);
     before(async () => {
       dir = await fs.mkdtemp(path.join(os.tmpdir(), 'scb-slices-'));
       file = path.join(dir, 'data.xml');
       await fs.writeFile(file, data);
     });
     after(() => fs.rm(dir, { recursive: true, force: true }));
+
+    /** Slices of the test file through a handle of their own, closed after each test. */
+    const opened: FileSlices[] = [];
+    async function slicesOf(capacity: number, options?: ConstructorParameters<typeof FileSlices>[3]) {
+      const slices = new FileSlices(await fs.open(file, 'r'), file, capacity, options);
+      opened.push(slices);
+      return slices;
+    }
+    afterEach(async () => {
+      await Promise.all(opened.splice(0).map((slices) => slices.close()));
+    });
 
     /** Each chunk copied out as it arrives (a shared buffer is overwritten by later slices). */
     async function collect(chunks: AsyncIterable<Buffer>, memory?: Set<ArrayBufferLike>): Promise<Buffer> {
@@ -267,26 +279,26 @@ describe('client parts', () => {
     }
 
     it('reads each slice exactly, in chunks, every slice into the same buffer', async () => {
-      const slices = new FileSlices(file, 2 * CHUNK_SIZE + 100);
+      const slices = await slicesOf(2 * READ_SIZE + 100);
       const memory = new Set<ArrayBufferLike>();
-      const first = await collect(slices.slice(0, 2 * CHUNK_SIZE + 100), memory);
-      const second = await collect(slices.slice(2 * CHUNK_SIZE + 100, data.length), memory);
-      assert.ok(first.equals(data.subarray(0, 2 * CHUNK_SIZE + 100)));
-      assert.ok(second.equals(data.subarray(2 * CHUNK_SIZE + 100)));
+      const first = await collect(slices.slice(0, 2 * READ_SIZE + 100), memory);
+      const second = await collect(slices.slice(2 * READ_SIZE + 100, data.length), memory);
+      assert.ok(first.equals(data.subarray(0, 2 * READ_SIZE + 100)));
+      assert.ok(second.equals(data.subarray(2 * READ_SIZE + 100)));
       assert.equal(memory.size, 1);
     });
 
     it('reads a slice longer than its buffer into fresh chunks', async () => {
       const memory = new Set<ArrayBufferLike>();
-      const whole = await collect(new FileSlices(file, CHUNK_SIZE).slice(0, data.length), memory);
+      const whole = await collect((await slicesOf(READ_SIZE)).slice(0, data.length), memory);
       assert.ok(whole.equals(data));
       assert.equal(memory.size, 4);
     });
 
     it('stops an earlier slice at its next chunk once a later one takes the buffer over', async () => {
-      const slices = new FileSlices(file, data.length);
+      const slices = await slicesOf(data.length);
       const earlier = slices.slice(0, data.length);
-      assert.ok((await earlier.next()).value?.equals(data.subarray(0, CHUNK_SIZE)));
+      assert.ok((await earlier.next()).value?.equals(data.subarray(0, WRITE_SIZE)));
       const later = collect(slices.slice(0, data.length));
       await assert.rejects(earlier.next(), /the read buffer went to a later slice/);
       assert.ok((await later).equals(data));
@@ -294,24 +306,87 @@ describe('client parts', () => {
 
     it('gives its buffer to the next file once released; an abandoned slice then reads no more', async () => {
       const memory = new Set<ArrayBufferLike>();
-      const first = new FileSlices(file, data.length);
+      const first = await slicesOf(data.length);
       const abandoned = first.slice(0, data.length);
       memory.add((await abandoned.next()).value?.buffer as ArrayBufferLike);
       await first.release();
       await assert.rejects(abandoned.next(), /the read buffer went to a later slice or another file/);
-      const next = await collect(new FileSlices(file, data.length).slice(0, data.length), memory);
+      const next = await collect((await slicesOf(data.length)).slice(0, data.length), memory);
       assert.ok(next.equals(data));
       assert.equal(memory.size, 1);
     });
 
     it('fails with ShortReadError when the file is shorter than the slice', async () => {
-      const slices = new FileSlices(file, data.length + 10);
+      const slices = await slicesOf(data.length + 10);
       await assert.rejects(collect(slices.slice(0, data.length + 10)), (err: unknown) => {
         assert.ok(err instanceof ShortReadError);
         assert.equal(err.expected, data.length + 10);
         assert.equal(err.actual, data.length);
         return true;
       });
+    });
+
+    it('hands what it reads to TLS in writes of WRITE_SIZE', async () => {
+      const slices = await slicesOf(data.length);
+      const sizes: number[] = [];
+      for await (const chunk of slices.slice(0, READ_SIZE + 10)) sizes.push(chunk.length);
+      assert.deepEqual(sizes, [...Array<number>(READ_SIZE / WRITE_SIZE).fill(WRITE_SIZE), 10]);
+    });
+
+    it('checks the file while a slice is read, and yields its last chunk only once the check passed', async () => {
+      let checks = 0;
+      let pass!: () => void;
+      let lastRead!: () => void;
+      const lastFed = new Promise<void>((resolve) => (lastRead = resolve));
+      // The digest is fed each chunk as it is read, before the slice yields it.
+      class Fed extends RunningDigest {
+        feed(offset: number, chunk: Buffer): void {
+          super.feed(offset, chunk);
+          if (offset === READ_SIZE) lastRead();
+        }
+      }
+      const slices = await slicesOf(data.length, {
+        digest: new Fed(2 * READ_SIZE),
+        verify: () => {
+          checks++;
+          return new Promise<void>((resolve) => (pass = resolve));
+        },
+      });
+      const chunks = slices.slice(0, 2 * READ_SIZE);
+      const first: Buffer[] = [];
+      while (first.length < READ_SIZE / WRITE_SIZE) first.push(Buffer.from((await chunks.next()).value as Buffer));
+      assert.ok(Buffer.concat(first).equals(data.subarray(0, READ_SIZE)));
+      assert.equal(checks, 1);
+      let yielded = false;
+      const last = chunks.next().finally(() => (yielded = true));
+      await lastFed;
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(yielded, false, 'the last chunk came before the check passed');
+      pass();
+      assert.ok((await last).value?.equals(data.subarray(READ_SIZE, READ_SIZE + WRITE_SIZE)));
+    });
+
+    it('stops a slice before its last chunk when the check fails', async () => {
+      const changed = new Error('changed');
+      const slices = await slicesOf(data.length, { verify: () => Promise.reject(changed) });
+      const seen: Buffer[] = [];
+      await assert.rejects(
+        (async () => {
+          for await (const chunk of slices.slice(0, data.length)) seen.push(Buffer.from(chunk));
+        })(),
+        (err: unknown) => err === changed,
+      );
+      assert.ok(Buffer.concat(seen).equals(data.subarray(0, 3 * READ_SIZE)));
+    });
+
+    it('reads every slice through the one handle it was given, until closed', async () => {
+      const handle = await fs.open(file, 'r');
+      const slices = new FileSlices(handle, file, data.length);
+      assert.ok((await collect(slices.slice(0, 10))).equals(data.subarray(0, 10)));
+      assert.ok((await collect(slices.slice(10, 20))).equals(data.subarray(10, 20)));
+      await slices.close();
+      assert.equal(handle.fd, -1);
+      await assert.rejects(collect(slices.slice(0, 10)), /closed|EBADF/);
     });
   });
 });
