@@ -5,6 +5,7 @@
  */
 import * as path from 'node:path';
 import { promises as fs } from 'node:fs';
+import { RunningDigest } from '../lib/digest';
 import type { ClientStats } from '../lib/types';
 import type { ScbM2mConfigNode } from '../nodes/scb-m2m-config/model';
 import { testRuntime, type FlowMessage } from './test-runtime';
@@ -15,6 +16,7 @@ import type {
   LoadOutcome,
   PollOutcome,
   Sample,
+  Sha256Outcome,
   UploadItem,
   UploadOutcome,
   WorkerCommand,
@@ -274,6 +276,19 @@ async function coreSegments(
   return { ms, statusCodes, startRss, peakRss: rss.peak };
 }
 
+/** What the upload node adds to the client for a file: the journal's SHA-256 of its bytes, measured alone. */
+function sha256Alone(bytes: number): Sha256Outcome {
+  const chunk = Buffer.alloc(MiB, 0x5a);
+  const digest = new RunningDigest(bytes);
+  const cpu = process.cpuUsage();
+  for (let offset = 0; offset < bytes; offset += chunk.length) {
+    digest.feed(offset, chunk.subarray(0, Math.min(chunk.length, bytes - offset)));
+  }
+  if (digest.digest() === undefined) throw new Error('the SHA-256 was not complete');
+  const { user, system } = process.cpuUsage(cpu);
+  return { cpuMicros: user + system };
+}
+
 async function run(command: WorkerCommand): Promise<unknown> {
   switch (command.op) {
     case 'load':
@@ -286,6 +301,8 @@ async function run(command: WorkerCommand): Promise<unknown> {
       return awaitDecided(command.count, command.timeoutMs);
     case 'core-segments':
       return coreSegments(command.heartbeatUrl, command.segmentUrls, command.segmentFile, command.filnamn);
+    case 'sha256':
+      return sha256Alone(command.bytes);
     case 'stop':
       await helper.unload();
       return {};

@@ -26,7 +26,7 @@ export function parseOptions(argv: string[]): Options {
   const counts = quick
     ? { inRow: 50, concurrent: 50, polled: 200, pollSeconds: 8, sharedMiB: 128, sharedRepeats: 3 }
     : { inRow: 200, concurrent: 50, polled: 1000, pollSeconds: 20, sharedMiB: 512, sharedRepeats: 7 };
-  return { quick, sizesMiB, repeats: 3, ...counts };
+  return { quick, sizesMiB, repeats: 5, ...counts };
 }
 
 /** Who the benchmark reports as: the simulator's default `valid` certificate. */

@@ -41,6 +41,8 @@ export type WorkerCommand =
   | { op: 'await-decided'; count: number; timeoutMs: number }
   /** The core `http request` node: a heartbeat, then one segment to each URL in turn. */
   | { op: 'core-segments'; heartbeatUrl: string; segmentUrls: string[]; segmentFile: string; filnamn: string[] }
+  /** The journal's SHA-256 of `bytes` bytes alone, fed in 1 MiB chunks already in memory as an upload feeds it. */
+  | { op: 'sha256'; bytes: number }
   | { op: 'stop' };
 
 export interface UploadOutcome {
@@ -53,6 +55,11 @@ export interface UploadOutcome {
   /** CPU time (user + system) of the whole worker process while the command ran, in microseconds. */
   cpuMicros: number;
   client: ClientStats;
+}
+
+export interface Sha256Outcome {
+  /** CPU time (user + system) of the worker process while it hashed, in microseconds. */
+  cpuMicros: number;
 }
 
 export interface Sample {

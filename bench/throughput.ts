@@ -9,7 +9,7 @@ import { HEARTBEAT_PATH, apiRoot } from '../lib/api';
 import { type BenchFile, withBenchFile } from './files';
 import { MiB, fixed, mbPerSecond, median, runsMs, sizeLabel } from './format';
 import type { Options } from './options';
-import type { CoreOutcome, LoadOutcome, UploadOutcome } from './protocol';
+import type { CoreOutcome, LoadOutcome, Sha256Outcome, UploadOutcome } from './protocol';
 import { type CurlRun, type Worker, assertUploaded, startSimulatorProcess, withWorker } from './runner';
 import { type Target, curlUpload, prepareTarget, segmentUrl } from './target';
 
@@ -30,6 +30,11 @@ export interface SizeResult {
    * (no upload node: no journal, no SHA-256): what the node adds to the transport.
    */
   client: { ms: number[]; mbps: number; ratio: number; cpuPerGiB: number; cpuRatio: number };
+  /**
+   * The journal's SHA-256 of the file's bytes alone, in the same process after each run (no
+   * read, no send): what the upload node is expected to add to the client.
+   */
+  sha256CpuPerGiB: number;
   /** Highest RSS of the Node-RED process over its RSS once the flow was loaded (warm-up included). */
   peakGrowthMiB: number;
   /** Highest RSS growth within one measured upload, over the RSS at its start. */
@@ -73,6 +78,7 @@ export async function sideBySide(
   const oursRuns: UploadOutcome[] = [];
   const clientRuns: UploadOutcome[] = [];
   const curlRuns: CurlRun[] = [];
+  const sha256Runs: Sha256Outcome[] = [];
   const turns = ['ours', 'client', 'curl'];
   for (let r = 0; r < repeats; r++) {
     // Each goes first in turn, so that noise from the other engineers' jobs hits all alike.
@@ -81,11 +87,12 @@ export async function sideBySide(
       else if (who === 'client') clientRuns.push(await viaWorker('client', file));
       else curlRuns.push(await curl(segments));
     }
+    sha256Runs.push(await worker.request<Sha256Outcome>({ op: 'sha256', bytes }, 60_000));
     const [o, k, c] = [oursRuns[r], clientRuns[r], curlRuns[r]];
     log(
       `${label} run ${r + 1}: ours ${fixed(o.ms, 0)} ms ${fixed(o.cpuMicros / 1000, 0)} ms CPU, ` +
         `client alone ${fixed(k.ms, 0)} ms ${fixed(k.cpuMicros / 1000, 0)} ms CPU, ` +
-        `curl ${fixed(c.ms, 0)} ms ${fixed(c.cpuMs, 0)} ms CPU`,
+        `curl ${fixed(c.ms, 0)} ms ${fixed(c.cpuMs, 0)} ms CPU, SHA-256 alone ${fixed(sha256Runs[r].cpuMicros / 1000, 0)} ms CPU`,
     );
   }
   const oursMs = oursRuns.map((o) => o.ms);
@@ -93,7 +100,7 @@ export async function sideBySide(
   const oursMBps = mbPerSecond(bytes, median(oursMs));
   const curlMBps = mbPerSecond(bytes, median(curlMs));
   const gib = bytes / (1024 * MiB);
-  const cpuPerGiB = (runs: UploadOutcome[]) => median(runs.map((o) => o.cpuMicros / 1e6 / gib));
+  const cpuPerGiB = (runs: Array<{ cpuMicros: number }>) => median(runs.map((o) => o.cpuMicros / 1e6 / gib));
   const oursCpuPerGiB = cpuPerGiB(oursRuns);
   const curlCpuPerGiB = median(curlRuns.map((c) => c.cpuMs / 1000 / gib));
   const clientMs = clientRuns.map((k) => k.ms);
@@ -116,6 +123,7 @@ export async function sideBySide(
       cpuPerGiB: cpuPerGiB(clientRuns),
       cpuRatio: cpuPerGiB(clientRuns) / curlCpuPerGiB,
     },
+    sha256CpuPerGiB: cpuPerGiB(sha256Runs),
     peakGrowthMiB: (Math.max(...oursRuns.map((o) => o.peakRss)) - loaded.loadedRss) / MiB,
     perUploadGrowthMiB: Math.max(...oursRuns.map((o) => o.peakRss - o.startRss)) / MiB,
   };
