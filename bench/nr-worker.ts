@@ -277,13 +277,14 @@ async function coreSegments(
 }
 
 /** What the upload node adds to the client for a file: the journal's SHA-256 of its bytes, measured alone. */
-function sha256Alone(bytes: number): Sha256Outcome {
+async function sha256Alone(bytes: number): Promise<Sha256Outcome> {
   const chunk = Buffer.alloc(MiB, 0x5a);
   const digest = new RunningDigest(bytes);
   const cpu = process.cpuUsage();
   for (let offset = 0; offset < bytes; offset += chunk.length) {
     digest.feed(offset, chunk.subarray(0, Math.min(chunk.length, bytes - offset)));
   }
+  await digest.settle();
   if (digest.digest() === undefined) throw new Error('the SHA-256 was not complete');
   const { user, system } = process.cpuUsage(cpu);
   return { cpuMicros: user + system };

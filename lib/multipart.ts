@@ -94,7 +94,7 @@ export class FileSlices {
   slice(start: number, end: number): AsyncGenerator<Buffer> {
     const owner = ++this.owner;
     const shared = end - start <= this.capacity;
-    return this.chunks(start, end, () => {
+    return this.chunks(start, end, shared, () => {
       if (!shared) return undefined;
       if (owner !== this.owner) throw new Error(`${this.path}: the read buffer went to a later slice or another file`);
       return (this.buffer ??= takeSpare(this.capacity));
@@ -111,6 +111,7 @@ export class FileSlices {
     // An abandoned earlier slice reads no more.
     this.owner++;
     await this.reading.catch(() => undefined);
+    await this.options.digest?.settle();
     if (buffer) keepSpare(buffer);
   }
 
@@ -121,11 +122,18 @@ export class FileSlices {
   }
 
   /** `into()`: the shared buffer if this slice uses it, else undefined; it throws once a later slice owns it. */
-  private async *chunks(start: number, end: number, into: () => Buffer | undefined): AsyncGenerator<Buffer> {
+  private async *chunks(
+    start: number,
+    end: number,
+    shared: boolean,
+    into: () => Buffer | undefined,
+  ): AsyncGenerator<Buffer> {
     const verified = this.options.verify?.();
     // Awaited before the last chunk; this only keeps a check of an abandoned body from being an unhandled rejection.
     verified?.catch(() => undefined);
     await this.reading.catch(() => undefined);
+    // The buffer's bytes of the previous slice are hashed before they are overwritten.
+    await this.options.digest?.settle();
     const length = end - start;
     const readAt = (at: number): Promise<Buffer> => {
       const size = Math.min(READ_SIZE, length - at);
@@ -142,6 +150,8 @@ export class FileSlices {
       into(); // throws if the buffer went elsewhere while the chunk was read
       if (chunk.length === 0) throw new ShortReadError(this.path, length, done);
       this.options.digest?.feed(start + done, chunk);
+      // Fresh chunks are hashed as they come, so that they are not all held until the slice ends.
+      if (!shared) void this.options.digest?.settle();
       done += chunk.length;
       // The next chunk is read while this one is encrypted and sent.
       if (done < length) next = readAt(done);
@@ -151,6 +161,8 @@ export class FileSlices {
         yield write;
       }
     }
+    // Every byte is with TLS: hash them while the server reads them.
+    void this.options.digest?.settle();
   }
 }
 

@@ -57,6 +57,7 @@ export class SourceFile {
    */
   async sha256(): Promise<string> {
     if (Buffer.isBuffer(this.content)) return sha256Of(this.content);
+    await this.digest?.settle();
     return this.digest?.digest() ?? (await sha256File(this.content.path)).sha256;
   }
 

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { CookieJar } from '../../lib/cookies';
 import { NetworkError, ProtocolError, ServerError } from '../../lib/errors';
 import { noProxyMatches, proxyFor } from '../../lib/proxy';
-import { RunningDigest } from '../../lib/digest';
+import { RunningDigest, sha256Of } from '../../lib/digest';
 import { FileSlices, READ_SIZE, ShortReadError, WRITE_SIZE } from '../../lib/multipart';
 import { ConcurrencyLimit } from '../../lib/queue';
 import { backoffDelay, retryPolicy, sleep, withRetry } from '../../lib/retry';
@@ -377,6 +377,19 @@ describe('client parts', () => {
         (err: unknown) => err === changed,
       );
       assert.ok(Buffer.concat(seen).equals(data.subarray(0, 3 * READ_SIZE)));
+    });
+
+    it('hashes the bytes a slice read before a later slice reads over them', async () => {
+      const digest = new RunningDigest(2 * READ_SIZE);
+      const slices = await slicesOf(READ_SIZE, { digest });
+      const first = slices.slice(0, READ_SIZE);
+      // Every write of the first slice taken, but not its end: its bytes are fed, not yet hashed.
+      for (let i = 0; i < READ_SIZE / WRITE_SIZE; i++) await first.next();
+      assert.equal(digest.digest(), undefined);
+      // The next slice reads into the same buffer.
+      await collect(slices.slice(READ_SIZE, 2 * READ_SIZE));
+      await digest.settle();
+      assert.equal(digest.digest(), sha256Of(data.subarray(0, 2 * READ_SIZE)));
     });
 
     it('reads every slice through the one handle it was given, until closed', async () => {
