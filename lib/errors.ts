@@ -71,6 +71,7 @@ export type ErrorCode =
   | 'INVALID_RULE'
   | 'INVALID_RULE_RESULT'
   | 'INVALID_FOLDER'
+  | 'FOLDER_UNREADABLE'
   | 'MOVE_FAILED'
   // The admin endpoints and the SCB sidebar
   | 'NOT_DEPLOYED'

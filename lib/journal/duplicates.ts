@@ -6,7 +6,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { sha256File } from '../digest';
-import type { Journal } from './journal';
+import { isOfFile, type Journal } from './journal';
 import type { DeliveryRecord, DeliveryTarget } from './types';
 
 export interface GuardedContent {
@@ -64,13 +64,7 @@ export class DuplicateGuard {
   /** The same file, unchanged since that delivery stated it: the same bytes without reading them. */
   private sameFile(r: DeliveryRecord): boolean {
     const file = this.content.file;
-    return (
-      file !== undefined &&
-      r.source?.kind === 'path' &&
-      r.source.path === file.path &&
-      r.source.size === this.content.size &&
-      r.source.mtimeMs === file.mtimeMs
-    );
+    return file !== undefined && isOfFile(r, { ...file, size: this.content.size });
   }
 
   /** The verdict, or undefined while a hash it needs is not known yet. */

@@ -97,6 +97,21 @@ function isRecord(value: unknown): value is DeliveryRecord {
   );
 }
 
+/** A file on disk as stated: what tells it from the same path saved again. */
+export interface FileAsItIs {
+  path: string;
+  size: number;
+  mtimeMs: number;
+}
+
+/** Whether `r` delivers this file as it is now (same path, size and modification time): the same bytes, unread. */
+export function isOfFile(r: DeliveryRecord, file: FileAsItIs): boolean {
+  const source = r.source;
+  return (
+    source?.kind === 'path' && source.path === file.path && source.size === file.size && source.mtimeMs === file.mtimeMs
+  );
+}
+
 export class Journal {
   private readonly records = new Map<string, DeliveryRecord>();
   private lines = 0;
@@ -197,6 +212,15 @@ export class Journal {
         found.push(r);
     }
     return found;
+  }
+
+  /** The newest record of this file as it is now (same path, size and modification time), in any state. */
+  knows(file: FileAsItIs): DeliveryRecord | undefined {
+    let newest: DeliveryRecord | undefined;
+    for (const r of this.records.values()) {
+      if (isOfFile(r, file) && (!newest || r.createdAt > newest.createdAt)) newest = r;
+    }
+    return newest;
   }
 
   async create(init: NewDelivery): Promise<DeliveryRecord> {

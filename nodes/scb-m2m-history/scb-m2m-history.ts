@@ -12,6 +12,7 @@ import type { DeliveryRecord, Journal } from '../../lib/journal';
 import { moveFile } from '../../lib/move-file';
 import type { NodeAPI, NodeDef, Node, NodeMessage, NodeStatus, SendFunction } from '../shared/red';
 import { handleInput } from '../shared/flow-node';
+import { folderOf } from '../shared/folder';
 import { logLine } from '../shared/log';
 import { errorOf, isInterruption, journalFor, nodeRef, storableMsg, working } from '../shared/journal';
 
@@ -212,25 +213,14 @@ export = function (RED: NodeAPI): void {
     }
 
     /** Where a decided file goes: the node's folder for the decision, if it has one. */
-    async function folderFor(status: ScbStatus, msg: NodeMessage): Promise<string | undefined> {
+    function folderFor(status: ScbStatus, msg: NodeMessage): Promise<string | undefined> {
       const [value, type] =
         status === 'accepted'
           ? [def.acceptedDir, def.acceptedDirType]
           : status === 'rejected'
             ? [def.rejectedDir, def.rejectedDirType]
             : [];
-      if (!value) return undefined;
-      const dir = await new Promise<unknown>((resolve, reject) =>
-        RED.util.evaluateNodeProperty(value, type || 'str', node, msg, (err, v) => (err ? reject(err) : resolve(v))),
-      );
-      if (dir === undefined || dir === null || dir === '') return undefined;
-      if (typeof dir !== 'string') {
-        throw new ValidationError(
-          RED._('scb-m2m-history.errors.bad-folder', { field: `${status}Dir`, type: typeof dir }),
-          { code: 'INVALID_FOLDER', field: `${status}Dir` },
-        );
-      }
-      return path.resolve(RED.settings.fileWorkingDirectory ?? process.cwd(), dir);
+      return folderOf(RED, node, { value, type, field: `${status}Dir` }, msg);
     }
 
     /** Moves the decided file (msg.filename) to its folder, then answers on the decision's output. */

@@ -52,11 +52,11 @@ const SUITE_JOURNAL_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'scb-m2m-journal
 helper.settings({ scbM2mJournalDir: SUITE_JOURNAL_DIR });
 process.on('exit', () => fs.rmSync(SUITE_JOURNAL_DIR, { recursive: true, force: true }));
 
-const NODES_DIR = path.join(__dirname, '..', '..', 'nodes');
-/** Our four node modules, compiled beside their sources. */
-export const scbNodes: unknown[] = ['scb-m2m-config', 'scb-m2m-heartbeat', 'scb-m2m-upload', 'scb-m2m-history'].map(
-  (type) => require(path.join(NODES_DIR, type, `${type}.js`)),
-);
+const ROOT = path.join(__dirname, '..', '..');
+/** Our node modules as package.json declares them, compiled beside their sources. */
+export const scbNodes: unknown[] = Object.values(
+  (require(path.join(ROOT, 'package.json')) as { 'node-red': { nodes: Record<string, string> } })['node-red'].nodes,
+).map((file) => require(path.join(ROOT, file)));
 
 export const TAB = 'tab';
 export const CONFIG = 'cfg';

@@ -177,7 +177,7 @@ describe('example flows', function () {
 
       it('uses only our node types and core ones that Node-RED registers', () => {
         assert.ok(
-          CORE_TYPES.has('file in') && CORE_TYPES.has('watch') && OUR_TYPES.size === 4,
+          CORE_TYPES.has('file in') && CORE_TYPES.has('watch') && OUR_TYPES.size === 5,
           'the registered types were found',
         );
         const unknown = flow.filter(
@@ -308,13 +308,15 @@ describe('example flows', function () {
     });
 
     /** Example 02 loaded on a new outbox (watched) and done folder. */
-    async function reportAFolder(): Promise<{ outbox: string; done: string }> {
+    /** `loaded` runs as soon as the flow is (files waiting in the outbox are listed a moment later). */
+    async function reportAFolder(loaded?: () => void): Promise<{ outbox: string; done: string }> {
       const outbox = path.join(dir, 'outbox');
       const done = path.join(dir, 'done');
-      fs.mkdirSync(outbox);
+      fs.mkdirSync(outbox, { recursive: true });
       process.env.SCB_M2M_OUTBOX = outbox;
       process.env.SCB_M2M_DONE = done;
       await loadExample('02 - Report a folder.json', simulator);
+      loaded?.();
       await watching(outbox);
       return { outbox, done };
     }
@@ -416,6 +418,44 @@ describe('example flows', function () {
         /^DELIVERED, RESULT UNKNOWN V40_unknown\.xml \(uploadId [\w-]+\): .+ Do not send it again/,
       );
       assert.ok(isFile(path.join(outbox, 'V40_unknown.xml')), 'the file stays in the outbox');
+    });
+
+    it('02: files waiting in the outbox when the flow starts are sent once; a redeploy leaves those on record alone', async () => {
+      const outbox = path.join(dir, 'outbox');
+      fs.mkdirSync(outbox);
+      // Saved while Node-RED was stopped: no watch sees them.
+      const waiting = path.join(outbox, 'V40_waiting.xml');
+      const rejected = path.join(outbox, 'V40_waiting_rejected.xml');
+      fs.writeFileSync(waiting, '<Report ReportingAgentCode="9990000045"><Holder n="waiting"/></Report>\n');
+      fs.writeFileSync(rejected, '<Report><!-- SIMULATE-REJECT --></Report>\n');
+      fs.writeFileSync(path.join(outbox, 'V40_half.xml.part'), 'still being written');
+      const before = simulator.deliveries().length;
+      let first: Promise<NodeMessage[]> | undefined;
+      await reportAFolder(() => (first = messages('02-result', 2)));
+      const results = (await within(first as Promise<NodeMessage[]>, 20_000, 'a result for each waiting file')).map(
+        (m) => m.result as { status: string; file: string },
+      );
+      assert.deepEqual(results.map((r) => `${r.status} ${path.basename(r.file)}`).sort(), [
+        'accepted V40_waiting.xml',
+        'rejected V40_waiting_rejected.xml',
+      ]);
+      assert.equal(simulator.deliveries().length, before + 2);
+
+      // A redeploy: the rejected file still waits, unchanged and on record; another was saved meanwhile.
+      await helper.unload();
+      const saved = path.join(outbox, 'V40_saved_meanwhile.xml');
+      fs.writeFileSync(saved, '<Report ReportingAgentCode="9990000045"><Holder n="meanwhile"/></Report>\n');
+      const toUpload: string[] = [];
+      let next: Promise<NodeMessage[]> | undefined;
+      await reportAFolder(() => {
+        helper.getNode('02-fields').on('input', (msg: NodeMessage) => toUpload.push(String(msg.filename)));
+        next = messages('02-result', 1);
+      });
+      const [result] = await within(next as Promise<NodeMessage[]>, 20_000, 'the result for the file saved meanwhile');
+      assert.match(String(result.payload), /^ACCEPTED V40_saved_meanwhile\.xml/);
+      assert.deepEqual(toUpload, [saved], 'the rejected file on record is not sent again');
+      assert.equal(simulator.deliveries().length, before + 3);
+      assert.ok(isFile(rejected), 'the rejected file stays in the outbox until it is saved again');
     });
 
     it('02: without SCB_M2M_OUTBOX it watches ~/scb-m2m/outbox', async () => {

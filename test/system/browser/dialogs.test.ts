@@ -46,6 +46,7 @@ const FLOW = [
     y: 240,
     wires: [[]],
   },
+  { id: 'dialogs-outbox', type: 'scb-m2m-outbox', z: 'dialogs-tab', name: '', config: '', x: 150, y: 320, wires: [[]] },
 ];
 
 /**
@@ -169,12 +170,12 @@ describe('dialogs in a real browser: layout and requests', function () {
         await context?.close();
       });
 
-      it('gives heartbeat, upload and history an icon each', async () => {
+      it('gives heartbeat, upload, history and outbox an icon each', async () => {
         const icons = await page
           .locator(`${PALETTE} .red-ui-palette-node .red-ui-palette-icon`)
           .evaluateAll((els) => els.map((el) => getComputedStyle(el).backgroundImage));
-        assert.equal(icons.length, 3);
-        assert.equal(new Set(icons).size, 3, `three different icons, got ${icons.join(', ')}`);
+        assert.equal(icons.length, 4);
+        assert.equal(new Set(icons).size, 4, `four different icons, got ${icons.join(', ')}`);
         await shot('palette', { selector: PALETTE });
       });
 
@@ -240,6 +241,16 @@ describe('dialogs in a real browser: layout and requests', function () {
         });
         await shot('heartbeat-help', { selector: '.red-ui-help:has(dl.message-properties) >> nth=-1' });
         assert.deepEqual(overflowing, []);
+      });
+
+      it('outbox dialog: the folder as a TypedInput, the subfolders box on its line, nothing cut off', async () => {
+        await page.locator('#dialogs-outbox > rect').first().dblclick();
+        await page.waitForSelector('#node-input-recursive', { state: 'attached' });
+        await page.locator('.red-ui-typedInput-container').first().waitFor();
+        await shot('outbox-dialog', { selector: '.red-ui-tray' });
+        assert.deepEqual(await layoutProblems(page, '.red-ui-tray'), []);
+        await page.click('#node-dialog-cancel');
+        await page.waitForSelector('.red-ui-tray', { state: 'detached' });
       });
 
       it('raised no console error and no failed request of ours', () => {

@@ -26,7 +26,7 @@ declare const RED: {
 
 const ORGANISATIONSNUMMER = '9990000045';
 const EXAMPLE_CONFIG_ID = 'scb-m2m-example-cfg';
-const FLOW_NODE_TYPES = ['scb-m2m-heartbeat', 'scb-m2m-upload', 'scb-m2m-history'];
+const FLOW_NODE_TYPES = ['scb-m2m-heartbeat', 'scb-m2m-upload', 'scb-m2m-history', 'scb-m2m-outbox'];
 const PALETTE = '#red-ui-palette-container-SCB_M2M';
 
 describe('editor in a real browser (Chromium + Node-RED + simulator)', function () {
@@ -75,7 +75,7 @@ describe('editor in a real browser (Chromium + Node-RED + simulator)', function 
     await tearDown({ browser, nodeRed, simulator, dirs: [userDir, work] });
   });
 
-  it('shows the three flow nodes under "SCB M2M" in the palette and registers the config node', async () => {
+  it('shows the four flow nodes under "SCB M2M" in the palette and registers the config node', async () => {
     await page.goto(nodeRed.url);
     await page.waitForSelector(`${PALETTE} .red-ui-palette-node[data-palette-type="scb-m2m-upload"]`);
     assert.equal((await page.locator(`${PALETTE} .red-ui-palette-header`).innerText()).trim(), 'SCB M2M');
@@ -169,7 +169,7 @@ describe('editor in a real browser (Chromium + Node-RED + simulator)', function 
     await screenshot(page, '05-test-connection');
   });
 
-  it("points the example's upload and history nodes at the new config node and deletes the placeholder", async () => {
+  it("points the example's upload, history and outbox nodes at the new config node and deletes the placeholder", async () => {
     await page.click('#node-config-dialog-ok');
     await page.waitForSelector('#node-config-input-environment', { state: 'detached' });
     configId = await page.inputValue('#node-input-config');
@@ -178,10 +178,12 @@ describe('editor in a real browser (Chromium + Node-RED + simulator)', function 
     await page.click('#node-dialog-ok');
     await page.waitForSelector('#node-input-config', { state: 'detached' });
 
-    await page.locator('g.red-ui-flow-node-group', { hasText: 'SCB history' }).dblclick();
-    await page.selectOption('#node-input-config', configId);
-    await page.click('#node-dialog-ok');
-    await page.waitForSelector('#node-input-config', { state: 'detached' });
+    for (const name of ['SCB history', 'Already waiting']) {
+      await page.locator('g.red-ui-flow-node-group', { hasText: name }).dblclick();
+      await page.selectOption('#node-input-config', configId);
+      await page.click('#node-dialog-ok');
+      await page.waitForSelector('#node-input-config', { state: 'detached' });
+    }
 
     // The example's placeholder config is now unused: delete it in the Configuration nodes sidebar.
     await page.click('#red-ui-header-button-sidemenu');
