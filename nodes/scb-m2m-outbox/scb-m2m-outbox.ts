@@ -10,7 +10,8 @@ import { ValidationError } from '../../lib';
 import type { DoneFunction, Node, NodeAPI, NodeDef, NodeMessage, SendFunction } from '../shared/red';
 import { findConfigNode } from '../scb-m2m-config/model';
 import { folderOf } from '../shared/folder';
-import { errorOf, journalFor } from '../shared/journal';
+import { failures } from '../shared/flow-node';
+import { journalFor } from '../shared/journal';
 
 interface OutboxDef extends NodeDef {
   config?: string;
@@ -28,13 +29,13 @@ export = function (RED: NodeAPI): void {
     RED.nodes.createNode(this, def);
     const node = this;
     const config = findConfigNode(RED, def.config);
-    if (!config) node.status({ fill: 'red', shape: 'ring', text: RED._('scb-m2m-outbox.status.no-config') });
+    // Not registered with the config node: its certificate's standing is not this node's.
+    const { noConfig, noConfigStatus, failed } = failures(RED, node, config);
+    if (!config) node.status(noConfigStatus());
 
     /** Sends one msg per waiting file the journal does not know, shaped as the core watch node's. */
     async function list(msg: NodeMessage, send: SendFunction): Promise<void> {
-      if (!config) {
-        throw new ValidationError(RED._('scb-m2m-outbox.errors.no-config'), { code: 'NO_CONFIG', field: 'config' });
-      }
+      if (!config) throw noConfig();
       const dir = await folderOf(RED, node, { value: def.folder, type: def.folderType, field: 'folder' }, msg);
       if (!dir) {
         throw new ValidationError(RED._('scb-m2m-outbox.errors.no-folder'), {
@@ -58,14 +59,6 @@ export = function (RED: NodeAPI): void {
       const counts = { unsent: unsent.length, known: waiting.length - unsent.length, folder: dir };
       node.log(RED._('scb-m2m-outbox.log.listed', counts));
       node.status({ fill: 'grey', shape: 'dot', text: RED._('scb-m2m-outbox.status.listed', counts) });
-    }
-
-    /** As the other nodes report a failure: msg.scbError, a red ring, the error for done(err) or node.error(err, msg). */
-    function failed(msg: NodeMessage, err: unknown): Error {
-      const error = err instanceof Error ? err : new Error(String(err));
-      msg.scbError = errorOf(error);
-      node.status(config ? config.statusFor(error) : { fill: 'red', shape: 'ring', text: error.message });
-      return error;
     }
 
     const first = setTimeout(() => {

@@ -1,7 +1,8 @@
 /**
  * The part every flow node (heartbeat, upload, history) shares: finding its config node,
  * running each message's async work so that nothing is thrown out of the handler and every
- * msg ends in exactly one done(), and stopping that work when the node closes.
+ * msg ends in exactly one done(), and stopping that work when the node closes. How a failure is
+ * reported (failures()) is also the outbox node's, which needs no client.
  */
 import { setMaxListeners } from 'node:events';
 import type { M2MClient } from '../../lib';
@@ -29,13 +30,12 @@ export interface FlowNodeConfig {
   failed(msg: NodeMessage, err: unknown): Error;
 }
 
-/**
- * Wires `handle` to the node's input. Success: done(). Failure: msg.statusCode when the
- * server answered, a red ring naming the reason, and done(err) with the original msg so a
- * Catch node gets it. Work cut short by close ends with done() alone: the flow is stopping.
- */
-export function handleInput(RED: NodeAPI, node: Node, configId: unknown, handle: InputHandler): FlowNodeConfig {
-  const config = findConfigNode(RED, configId);
+/** How a flow node reports a missing config node and a failed msg, in its own message catalog. */
+export function failures(
+  RED: NodeAPI,
+  node: Node,
+  config: ScbM2mConfigNode | null,
+): Pick<FlowNodeConfig, 'noConfig' | 'failed'> & { noConfigStatus(): NodeStatus } {
   const noConfig = () =>
     new ValidationError(RED._(`${node.type}.errors.no-config`), { code: 'NO_CONFIG', field: 'config' });
   const noConfigStatus = (): NodeStatus => ({
@@ -43,9 +43,6 @@ export function handleInput(RED: NodeAPI, node: Node, configId: unknown, handle:
     shape: 'ring',
     text: RED._(`${node.type}.status.no-config`),
   });
-  if (config) config.register(node);
-  else node.status(noConfigStatus());
-
   /** msg.statusCode when the server answered, and a red ring naming the reason; the Error to report. */
   const failed = (msg: NodeMessage, err: unknown): Error => {
     const error = err instanceof Error ? err : new Error(String(err));
@@ -55,6 +52,19 @@ export function handleInput(RED: NodeAPI, node: Node, configId: unknown, handle:
     node.status(config ? config.statusFor(error) : noConfigStatus());
     return error;
   };
+  return { noConfig, noConfigStatus, failed };
+}
+
+/**
+ * Wires `handle` to the node's input. Success: done(). Failure: msg.statusCode when the
+ * server answered, a red ring naming the reason, and done(err) with the original msg so a
+ * Catch node gets it. Work cut short by close ends with done() alone: the flow is stopping.
+ */
+export function handleInput(RED: NodeAPI, node: Node, configId: unknown, handle: InputHandler): FlowNodeConfig {
+  const config = findConfigNode(RED, configId);
+  const { noConfig, noConfigStatus, failed } = failures(RED, node, config);
+  if (config) config.register(node);
+  else node.status(noConfigStatus());
 
   const controller = new AbortController();
   // Every msg in flight (hundreds of polls, say) listens to this one signal: that is by design, not a leak.
