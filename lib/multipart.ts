@@ -72,7 +72,8 @@ function keepSpare(buffer: Buffer): void {
  * only once the previous slice's request has ended, which is when the client asks for the
  * next one, and goes to the next file once this one's requests are all answered (release). A
  * slice longer than the buffer is read into fresh chunks instead. With a digest, every chunk
- * read is also hashed there (once per byte, however often it is sent). With `verify`, each
+ * read is fed to it and hashed once the slice is with TLS (once per byte, however often it is
+ * sent); the buffer is read into again only once what it held is hashed. With `verify`, each
  * slice checks the file (say, that it did not change) while its chunks are read, and yields
  * its last chunk only once the check passed: the check costs the upload no wait between segments.
  */
